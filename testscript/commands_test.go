@@ -1,0 +1,15 @@
+package testscript
+
+import (
+	"errors"
+	"fmt"
+)
+
+// commands maps each command name a script can exec to its in-process main.
+func commands() map[string]func() {
+	return map[string]func(){}
+}
+
+var errMissingPostfix = errors.New("real Postfix is not installed and QMQPD_INTEROP=require")
+
+func errUnknownCondition(cond string) error { return fmt.Errorf("unknown condition %q", cond) }
