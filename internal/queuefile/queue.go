@@ -1,0 +1,310 @@
+package queuefile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Owner is the uid and gid queue files are given (mail_owner).
+type Owner struct {
+	UID, GID int
+}
+
+// Handle is an open queue file, as the lifecycle needs it. *os.File
+// implements it; tests substitute failing ones.
+type Handle interface {
+	io.Writer
+	io.WriterAt
+	Chmod(mode fs.FileMode) error
+	Chown(uid, gid int) error
+	Sync() error
+	Stat() (fs.FileInfo, error)
+	Close() error
+}
+
+// FS is the file system operations the lifecycle uses. OSFS is the real one.
+type FS interface {
+	// Create makes a new file exclusively (O_RDWR|O_CREAT|O_EXCL).
+	Create(name string, perm fs.FileMode) (Handle, error)
+	Rename(oldname, newname string) error
+	Remove(name string) error
+	MkdirAll(path string, perm fs.FileMode) error
+}
+
+// OSFS is FS on the operating system's file system.
+type OSFS struct{}
+
+// Create opens name with O_RDWR|O_CREAT|O_EXCL.
+func (OSFS) Create(name string, perm fs.FileMode) (Handle, error) {
+	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+}
+
+// Rename renames a file.
+func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+
+// Remove removes a file.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// MkdirAll creates a directory and its parents.
+func (OSFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+
+// Queue describes where and how queue files are made.
+type Queue struct {
+	Dir       string // queue_directory
+	LongIDs   bool   // enable_long_queue_ids
+	HashDepth int    // hash_queue_depth
+	Hashed    bool   // the queue (incoming) is listed in hash_queue_names
+	Owner     *Owner // uid/gid to give new files (nil = leave as created)
+
+	// Name is the queue directory files are created in ("" = "incoming").
+	Name string
+	// FS performs the file operations (nil = OSFS).
+	FS FS
+	// Now is the clock (nil = time.Now).
+	Now func() time.Time
+	// PID goes into temporary file names (0 = os.Getpid()).
+	PID int
+}
+
+// Modes of a queue file while it is written and once it is ready. qmgr
+// ignores files whose owner permissions are not all set.
+const (
+	ModeWriting fs.FileMode = 0o600
+	ModeReady   fs.FileMode = 0o700
+)
+
+// maxRenameTries bounds the rename loop as Postfix does.
+const maxRenameTries = 1000
+
+func (q *Queue) fs() FS {
+	if q.FS != nil {
+		return q.FS
+	}
+	return OSFS{}
+}
+
+func (q *Queue) now() time.Time {
+	if q.Now != nil {
+		return q.Now()
+	}
+	return time.Now()
+}
+
+func (q *Queue) name() string {
+	if q.Name != "" {
+		return q.Name
+	}
+	return QueueIncoming
+}
+
+// Path returns the full path of queue file id in queue name.
+func (q *Queue) Path(name, id string) string {
+	return filepath.Join(q.Dir, QueuePath(name, id, q.Hashed && name == q.name(), q.HashDepth))
+}
+
+// File is one queue file being written. It is created mode 0600 under its
+// final name (the queue ID) and becomes ready (0700) only in Commit.
+type File struct {
+	ID      string    // queue ID
+	Path    string    // full path
+	Created time.Time // the time the ID was made from (Message-Id uses it)
+	Inode   uint64
+
+	q     *Queue
+	h     Handle
+	lw    *limitWriter
+	w     *Writer
+	state int
+}
+
+const (
+	stateOpen = iota
+	stateDone
+)
+
+// Create makes a new queue file: it creates "<usec>.<pid>" in the queue's
+// directory, reads its inode number, and renames it to the queue ID (made
+// from now, or from the clock when now is zero), creating hashed
+// subdirectories as needed. The file is mode 0600 and chowned to q.Owner.
+func (q *Queue) Create(now time.Time) (*File, error) {
+	fsys := q.fs()
+	dir := filepath.Join(q.Dir, q.name())
+	pid := q.PID
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	var (
+		h    Handle
+		temp string
+		err  error
+	)
+	for tries := 0; ; tries++ {
+		temp = filepath.Join(dir, strconv.Itoa(q.now().Nanosecond()/1000)+"."+strconv.Itoa(pid))
+		h, err = fsys.Create(temp, ModeWriting)
+		if err == nil {
+			break
+		}
+		if (errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.EISDIR)) && tries < maxRenameTries {
+			continue
+		}
+		return nil, fmt.Errorf("mail_queue_enter: create file %s: %w", temp, err)
+	}
+	fail := func(err error) (*File, error) {
+		_ = h.Close()
+		_ = fsys.Remove(temp)
+		return nil, err
+	}
+	fi, err := h.Stat()
+	if err != nil {
+		return fail(fmt.Errorf("fstat %s: %w", temp, err))
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fail(fmt.Errorf("fstat %s: no inode number", temp))
+	}
+	inode := uint64(st.Ino)
+	if q.Owner != nil {
+		if err := h.Chown(q.Owner.UID, q.Owner.GID); err != nil {
+			return fail(fmt.Errorf("fchown %s: %w", temp, err))
+		}
+	}
+	t := now
+	for tries := 0; ; tries++ {
+		if t.IsZero() || tries > 0 {
+			t = q.now()
+		}
+		id := NewID(t, inode, q.LongIDs)
+		path := q.Path(q.name(), id)
+		err = fsys.Rename(temp, path)
+		if err == nil {
+			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h}
+			f.lw = &limitWriter{h: h}
+			f.w = NewWriter(f.lw)
+			return f, nil
+		}
+		if tries >= maxRenameTries {
+			return fail(fmt.Errorf("mail_queue_enter: rename %s to %s: giving up", temp, path))
+		}
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EISDIR) {
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fail(fmt.Errorf("mail_queue_enter: rename %s to %s: %w", temp, path, err))
+		}
+		if err := fsys.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fail(fmt.Errorf("mail_queue_enter: rename %s to %s: %w", temp, path, err))
+		}
+		if q.Owner != nil {
+			// New hash directories belong to mail_owner like the queue.
+			for d := filepath.Dir(path); d != dir && len(d) > len(dir); d = filepath.Dir(d) {
+				_ = os.Lchown(d, q.Owner.UID, q.Owner.GID)
+			}
+		}
+	}
+}
+
+// Writer returns the record writer for the file's content, starting at
+// offset 0.
+func (f *File) Writer() *Writer { return f.w }
+
+// SetLimit makes writes that would grow the file beyond n bytes fail with an
+// error wrapping syscall.EFBIG, as Postfix's file size resource limit does
+// (n <= 0 = no limit). A file of exactly n bytes is fine.
+func (f *File) SetLimit(n int64) { f.lw.limit = n }
+
+// WriteAt writes p at offset off, after flushing the record writer; it is
+// meant for patching the size record in place.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	if f.state != stateOpen {
+		return 0, fmt.Errorf("%s: write after close", f.ID)
+	}
+	if err := f.w.Flush(); err != nil {
+		return 0, err
+	}
+	if f.lw.limit > 0 && off+int64(len(p)) > f.lw.limit && off+int64(len(p)) > f.lw.size {
+		return 0, fmt.Errorf("%s: %w", f.ID, syscall.EFBIG)
+	}
+	return f.h.WriteAt(p, off)
+}
+
+// PatchSize rewrites the payload of the size record at offset 0.
+func (f *File) PatchSize(s Size) error {
+	_, err := f.WriteAt(s.Payload(), 2)
+	return err
+}
+
+// Commit makes the file durable and ready: flush, chmod 0700, fsync, close.
+// Only when it returns nil is the message queued; on any error the file has
+// been removed. The error wraps the system error (syscall.EFBIG for a file
+// too large).
+func (f *File) Commit() error {
+	if f.state != stateOpen {
+		return fmt.Errorf("%s: commit after close", f.ID)
+	}
+	f.state = stateDone
+	step, err := "write", f.w.Flush()
+	if err == nil {
+		step, err = "fchmod", f.h.Chmod(ModeReady)
+	}
+	if err == nil {
+		step, err = "fsync", f.h.Sync()
+	}
+	if err != nil {
+		_ = f.h.Close()
+		_ = f.q.fs().Remove(f.Path)
+		return fmt.Errorf("%s: %s %s: %w", f.ID, step, f.Path, err)
+	}
+	if err := f.h.Close(); err != nil {
+		_ = f.q.fs().Remove(f.Path)
+		return fmt.Errorf("%s: close %s: %w", f.ID, f.Path, err)
+	}
+	return nil
+}
+
+// Abort closes and removes the file. It is a no-op after Commit or Abort.
+func (f *File) Abort() error {
+	if f.state != stateOpen {
+		return nil
+	}
+	f.state = stateDone
+	cerr := f.h.Close()
+	if err := f.q.fs().Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: remove %s: %w", f.ID, f.Path, err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("%s: close %s: %w", f.ID, f.Path, cerr)
+	}
+	return nil
+}
+
+// limitWriter counts the file size and enforces the size limit.
+type limitWriter struct {
+	h     Handle
+	limit int64
+	size  int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.limit > 0 && l.size+int64(len(p)) > l.limit {
+		room := l.limit - l.size
+		if room < 0 {
+			room = 0
+		}
+		n, err := l.h.Write(p[:room])
+		l.size += int64(n)
+		if err != nil {
+			return n, err
+		}
+		return n, &os.PathError{Op: "write", Path: "queue file", Err: syscall.EFBIG}
+	}
+	n, err := l.h.Write(p)
+	l.size += int64(n)
+	return n, err
+}

@@ -1,0 +1,148 @@
+package queuefile
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+)
+
+var examples = []string{"testdata/bare-message.qf", "testdata/two-recipients.qf"}
+
+func readAll(t *testing.T, data []byte) []Record {
+	t.Helper()
+	r := NewReader(bytes.NewReader(data))
+	var recs []Record
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return recs
+		}
+		if err != nil {
+			t.Fatalf("record %d: %v", len(recs), err)
+		}
+		recs = append(recs, rec)
+	}
+}
+
+// TestRoundTripExamples re-encodes the real Postfix files record by record
+// and expects the same bytes.
+func TestRoundTripExamples(t *testing.T) {
+	for _, name := range examples {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := readAll(t, data)
+		var buf bytes.Buffer
+		w := NewWriter(&buf)
+		for _, rec := range recs {
+			if w.Offset() != rec.Offset {
+				t.Fatalf("%s: writer offset %d, record offset %d", name, w.Offset(), rec.Offset)
+			}
+			if err := w.Record(rec.Type, rec.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), data) {
+			t.Errorf("%s: re-encoded file differs", name)
+		}
+		if recs[0].Type != RecSize || len(recs[0].Data) != SizePayloadLen {
+			t.Fatalf("%s: first record %c len %d", name, recs[0].Type, len(recs[0].Data))
+		}
+		s, err := ParseSize(recs[0].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Payload(); !bytes.Equal(got, recs[0].Data) {
+			t.Errorf("%s: size payload %q, want %q", name, got, recs[0].Data)
+		}
+		// Check the six fields against the file's structure.
+		var mesg, xtra, rcpts int64 = -1, -1, 0
+		for _, rec := range recs {
+			switch rec.Type {
+			case RecMesg:
+				mesg = rec.Offset
+			case RecXtra:
+				xtra = rec.Offset
+			case RecRcpt:
+				rcpts++
+			}
+		}
+		want := Size{ContentSize: xtra - (mesg + 2), DataOffset: mesg + 2, Recipients: rcpts, ContentLength: xtra - (mesg + 2)}
+		if s != want {
+			t.Errorf("%s: size %+v, want %+v", name, s, want)
+		}
+	}
+}
+
+func TestLengthEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want []byte
+	}{{0, []byte{0}}, {95, []byte{0x5f}}, {127, []byte{0x7f}}, {128, []byte{0x80, 0x01}}, {961, []byte{0xc1, 0x07}}, {2048, []byte{0x80, 0x10}}, {1 << 21, []byte{0x80, 0x80, 0x80, 0x01}}} {
+		got := AppendRecord(nil, RecNorm, make([]byte, tc.n))
+		if !bytes.Equal(got[1:1+len(tc.want)], tc.want) {
+			t.Errorf("length %d encoded as % x, want % x", tc.n, got[1:1+len(tc.want)], tc.want)
+		}
+		recs := readAll(t, got)
+		if len(recs) != 1 || len(recs[0].Data) != tc.n {
+			t.Errorf("length %d did not round-trip", tc.n)
+		}
+	}
+}
+
+func TestReaderErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		kind error
+		text string
+	}{
+		{"truncated length", []byte{'N', 0x85}, ErrTruncatedLength, "f: unexpected EOF reading length, record type 78"},
+		{"no length", []byte{'N'}, ErrTruncatedLength, "f: unexpected EOF reading length, record type 78"},
+		{"truncated data", []byte{'N', 5, 'a', 'b'}, ErrTruncatedData, "f: unexpected EOF in data, record type 78 length 5"},
+		{"too many length bits", []byte{'N', 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, ErrLengthBits, "f: too many length bits, record type 78"},
+		{"negative length", []byte{'N', 0x80, 0x80, 0x80, 0x80, 0x7f}, ErrIllegalLength, "f: illegal length -268435456, record type 78"},
+		{"unknown type", []byte{'Z', 0}, ErrUnknownType, "f: unknown record type, record type 90"},
+	} {
+		r := NewReader(bytes.NewReader(tc.in))
+		r.Path = "f"
+		_, err := r.Next()
+		var fe *FormatError
+		if !errors.As(err, &fe) || !errors.Is(err, tc.kind) {
+			t.Errorf("%s: error %v, want %v", tc.name, err, tc.kind)
+			continue
+		}
+		if err.Error() != tc.text {
+			t.Errorf("%s: text %q, want %q", tc.name, err.Error(), tc.text)
+		}
+	}
+	r := NewReader(bytes.NewReader([]byte{'N', 3, 'a', 'b', 'c'}))
+	r.MaxLength = 2
+	if _, err := r.Next(); !errors.Is(err, ErrIllegalLength) || err.Error() != "illegal length 3, record type 78" {
+		t.Errorf("MaxLength: %v", err)
+	}
+	r = NewReader(bytes.NewReader([]byte{'Z', 1, 'x'}))
+	r.AllowUnknown = true
+	if rec, err := r.Next(); err != nil || rec.Type != 'Z' || string(rec.Data) != "x" {
+		t.Errorf("AllowUnknown: %v %v", rec, err)
+	}
+}
+
+func TestNames(t *testing.T) {
+	for typ, want := range map[byte]string{'C': "message_size", 'L': "content_filter", 'N': "regular_text", 'p': "pointer_record", 'm': "unknown_record_type", 'd': "unknown_record_type", 'Q': "unknown_record_type", 'c': "queue_file_create_time"} {
+		if got := Name(typ); got != want {
+			t.Errorf("Name(%q) = %q, want %q", typ, got, want)
+		}
+	}
+	for _, c := range EnvelopeTypes + ContentTypes + ExtractTypes + "fdm" {
+		if !Known(byte(c)) {
+			t.Errorf("%q not known", c)
+		}
+	}
+}
