@@ -11,9 +11,9 @@ import (
 // Host supplies the machine facts that computed defaults depend on. The
 // zero value uses the running machine; tests may replace the functions.
 type Host struct {
-	Hostname   func() (string, error)       // nil = os.Hostname
+	Hostname   func() (string, error)         // nil = os.Hostname
 	Interfaces func() ([]netip.Prefix, error) // nil = the machine's interface addresses with their prefix lengths
-	PID        func() int                   // nil = os.Getpid
+	PID        func() int                     // nil = os.Getpid
 }
 
 func (h Host) hostname() string {
