@@ -1,0 +1,325 @@
+// Package maillog writes mail log lines the way Postfix 3.7 does: to syslog
+// (as glibc's syslog(3) formats them, with syslog_name and syslog_facility),
+// to maillog_file (Postfix's postlog line format, either directly or through
+// the postlogd(8) datagram socket), and optionally also to stderr (-V).
+//
+// Every line's text goes through the same cleanup as in Postfix: bytes that
+// are not printable become '?', and the text is cut at 2000 bytes.
+package maillog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Level is the severity of a log line.
+type Level int
+
+// Severities, in Postfix's order.
+const (
+	Info Level = iota
+	Warning
+	Error
+	Fatal
+	Panic
+)
+
+// String returns the word Postfix prefixes to non-info lines.
+func (l Level) String() string {
+	switch l {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Error:
+		return "error"
+	case Fatal:
+		return "fatal"
+	case Panic:
+		return "panic"
+	}
+	return fmt.Sprintf("level(%d)", int(l))
+}
+
+// syslog severities (RFC 3164) for each Level.
+func (l Level) syslogSeverity() int {
+	switch l {
+	case Info:
+		return 6 // LOG_INFO
+	case Warning:
+		return 4 // LOG_WARNING
+	case Error:
+		return 3 // LOG_ERR
+	}
+	return 2 // LOG_CRIT for fatal and panic
+}
+
+// recordLimit is the longest text Postfix passes to syslog or postlogd.
+const recordLimit = 2000
+
+// facilities maps syslog_facility values to syslog facility codes (already
+// shifted, as in <syslog.h>).
+var facilities = map[string]int{
+	"auth": 4 << 3, "authpriv": 10 << 3, "cron": 9 << 3, "daemon": 3 << 3,
+	"ftp": 11 << 3, "kern": 0, "lpr": 6 << 3, "mail": 2 << 3, "news": 7 << 3,
+	"syslog": 5 << 3, "user": 1 << 3, "uucp": 8 << 3,
+	"local0": 16 << 3, "local1": 17 << 3, "local2": 18 << 3, "local3": 19 << 3,
+	"local4": 20 << 3, "local5": 21 << 3, "local6": 22 << 3, "local7": 23 << 3,
+}
+
+// Facility returns the syslog facility code for a syslog_facility value.
+func Facility(name string) (int, bool) {
+	f, ok := facilities[name]
+	return f, ok
+}
+
+// Options says where log lines go.
+type Options struct {
+	// Tag is "$syslog_name/$process_name", e.g. "postfix/qmqpd".
+	Tag string
+	// Facility is the syslog_facility value ("mail" if empty).
+	Facility string
+	// Hostname is $myhostname; its first label appears in postlog lines.
+	Hostname string
+	// MaillogFile is $maillog_file. Empty means syslog.
+	MaillogFile string
+	// MaillogPrefixes is $maillog_file_prefixes, split into items.
+	// MaillogFile must start with one of them.
+	MaillogPrefixes []string
+	// PostlogSocket, when set together with MaillogFile, is the
+	// postlogd(8) datagram socket ($queue_directory/public/$postlog_service_name)
+	// the lines are sent to, as Postfix daemons under master(8) do. When
+	// empty, lines are appended to MaillogFile directly.
+	PostlogSocket string
+	// SyslogSocket is the syslog daemon's socket; "" means /dev/log.
+	SyslogSocket string
+	// Stderr, when non-nil, also receives every line as "TAG: [level: ]text"
+	// (Postfix's -V option).
+	Stderr io.Writer
+	// Pid is the process ID shown in lines; 0 means os.Getpid().
+	Pid int
+	// Now returns the current time; nil means time.Now. Tests set it.
+	Now func() time.Time
+	// UTF8 keeps valid UTF-8 in texts (smtputf8_enable = yes); otherwise
+	// every non-ASCII byte becomes '?'.
+	UTF8 bool
+}
+
+// Logger writes Postfix-format log lines. It is safe for concurrent use.
+type Logger struct {
+	opts     Options
+	facility int
+	mu       sync.Mutex
+	file     *os.File // maillog_file opened for appending (direct mode)
+	conn     net.Conn // syslog or postlogd datagram socket
+	connPath string
+}
+
+// ErrFacility is returned by New for an unknown syslog_facility value; the
+// caller words the fatal error (it names the configuration file).
+var ErrFacility = errors.New("unrecognized syslog_facility")
+
+// New returns a Logger. It checks maillog_file against its prefixes and
+// opens the file in direct mode; errors carry Postfix's fatal texts.
+func New(opts Options) (*Logger, error) {
+	if opts.Facility == "" {
+		opts.Facility = "mail"
+	}
+	fac, ok := facilities[opts.Facility]
+	if !ok {
+		return nil, ErrFacility
+	}
+	if opts.Pid == 0 {
+		opts.Pid = os.Getpid()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	l := &Logger{opts: opts, facility: fac}
+	if opts.MaillogFile != "" {
+		matched := false
+		for _, p := range opts.MaillogPrefixes {
+			if strings.HasPrefix(opts.MaillogFile, p) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return nil, fmt.Errorf("maillog_file value '%s' does not match any prefix in maillog_file_prefixes", opts.MaillogFile)
+		}
+		if opts.PostlogSocket == "" {
+			f, err := os.OpenFile(opts.MaillogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				return nil, fmt.Errorf("open logfile '%s': %s", opts.MaillogFile, errText(err))
+			}
+			l.file = f
+		}
+	}
+	return l, nil
+}
+
+// errText returns the operating system's message for err, like %m.
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	s := err.Error()
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s
+}
+
+// Close releases the log file and sockets.
+func (l *Logger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if l.file != nil && l.file != os.Stdout && l.file != os.Stderr {
+		err = l.file.Close()
+	}
+	l.file = nil
+	if l.conn != nil {
+		l.conn.Close()
+		l.conn = nil
+	}
+	return err
+}
+
+// Infof logs an info line.
+func (l *Logger) Infof(format string, args ...any) { l.Log(Info, fmt.Sprintf(format, args...)) }
+
+// Warnf logs a "warning: " line.
+func (l *Logger) Warnf(format string, args ...any) { l.Log(Warning, fmt.Sprintf(format, args...)) }
+
+// Errorf logs an "error: " line.
+func (l *Logger) Errorf(format string, args ...any) { l.Log(Error, fmt.Sprintf(format, args...)) }
+
+// Fatalf logs a "fatal: " line. The caller exits with status 1.
+func (l *Logger) Fatalf(format string, args ...any) { l.Log(Fatal, fmt.Sprintf(format, args...)) }
+
+// Warn logs text as a warning; it fits the func(string) warning callbacks
+// used across the project.
+func (l *Logger) Warn(text string) { l.Log(Warning, text) }
+
+// Log writes one line at the given level to every configured destination.
+func (l *Logger) Log(level Level, text string) {
+	if l == nil {
+		return
+	}
+	text = Printable(text, l.opts.UTF8)
+	if len(text) > recordLimit {
+		text = text[:recordLimit]
+	}
+	body := text
+	if level != Info {
+		body = level.String() + ": " + text
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.opts.Stderr != nil {
+		fmt.Fprintf(l.opts.Stderr, "%s: %s\n", l.opts.Tag, body)
+	}
+	now := l.opts.Now()
+	switch {
+	case l.opts.MaillogFile == "":
+		l.sendSyslog(level, now, body)
+	case l.opts.PostlogSocket != "":
+		l.sendDatagram(l.opts.PostlogSocket, []byte(PostlogLine(now, l.opts.Hostname, l.opts.Tag, l.opts.Pid, body)))
+	case l.file != nil:
+		l.file.WriteString(PostlogLine(now, l.opts.Hostname, l.opts.Tag, l.opts.Pid, body) + "\n")
+	}
+}
+
+// PostlogLine formats a line as Postfix's postlog client does: local time as
+// "Mon DD HH:MM:SS", the first label of the host name, "TAG[PID]: ", body.
+// There is no trailing newline.
+func PostlogLine(now time.Time, hostname, tag string, pid int, body string) string {
+	host := hostname
+	if i := strings.IndexByte(host, '.'); i >= 0 {
+		host = host[:i]
+	}
+	return fmt.Sprintf("%s %s %s[%d]: %s", now.Format("Jan 02 15:04:05"), host, tag, pid, body)
+}
+
+// SyslogLine formats a datagram as glibc's syslog(3) sends it to the local
+// syslog daemon: "<PRI>Mon _D HH:MM:SS TAG[PID]: body".
+func SyslogLine(pri int, now time.Time, tag string, pid int, body string) string {
+	return fmt.Sprintf("<%d>%s %s[%d]: %s", pri, now.Format(time.Stamp), tag, pid, body)
+}
+
+func (l *Logger) sendSyslog(level Level, now time.Time, body string) {
+	path := l.opts.SyslogSocket
+	if path == "" {
+		path = "/dev/log"
+	}
+	l.sendDatagram(path, []byte(SyslogLine(l.facility|level.syslogSeverity(), now, l.opts.Tag, l.opts.Pid, body)))
+}
+
+// sendDatagram sends p to the unix datagram socket at path, connecting on
+// first use and reconnecting once after a failure. Like Postfix, it drops
+// the line silently when nobody listens.
+func (l *Logger) sendDatagram(path string, p []byte) {
+	for attempt := 0; attempt < 2; attempt++ {
+		if l.conn == nil || l.connPath != path {
+			if l.conn != nil {
+				l.conn.Close()
+			}
+			c, err := net.Dial("unixgram", path)
+			if err != nil {
+				l.conn = nil
+				return
+			}
+			l.conn, l.connPath = c, path
+		}
+		if _, err := l.conn.Write(p); err == nil {
+			return
+		}
+		l.conn.Close()
+		l.conn = nil
+	}
+}
+
+// Printable replaces every byte that Postfix's printable() would not keep
+// with '?': ASCII control characters and DEL always, and non-ASCII bytes
+// unless utf8ok is set and they form valid UTF-8.
+func Printable(s string, utf8ok bool) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		if c >= 0x80 && utf8ok {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || n > 1 {
+				b.WriteString(s[i : i+n])
+				i += n
+				continue
+			}
+		}
+		b.WriteByte('?')
+		i++
+	}
+	return b.String()
+}

@@ -1,0 +1,416 @@
+package qmqpd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/qmqpd-go/qmqpd/internal/maillog"
+	"github.com/qmqpd-go/qmqpd/internal/qmqp"
+	"github.com/qmqpd-go/qmqpd/internal/queuefile"
+)
+
+// Logger receives Postfix-format log texts; *maillog.Logger implements it.
+type Logger interface {
+	Log(level maillog.Level, text string)
+}
+
+// FatalError is a condition that makes Postfix's qmqpd exit (for example,
+// cleanup cannot be reached). Its text is Postfix's fatal message.
+type FatalError struct{ Text string }
+
+func (e *FatalError) Error() string { return e.Text }
+
+// session holds everything about one client connection, like Postfix's
+// QMQPD_STATE.
+type session struct {
+	srv  *Server
+	cfg  *Config
+	ctx  context.Context
+	conn net.Conn // with per-I/O deadlines
+	raw  net.Conn
+
+	arrival time.Time // when the connection was taken (before the peer lookup)
+	peer    Peer
+
+	queued  Queued // the queue file, nil until opened
+	queueID string
+
+	err          int    // cleanup status bits accumulated so far
+	whyRejected  string // reason text for err
+	where        string // protocol stage
+	reason       string // why the session ended early ("" = it did not)
+	sender       string
+	recipient    string // first recipient as received
+	haveRcpt     bool
+	rcptCount    int
+	message      []byte
+	fatal        *FatalError
+	replyPending []byte
+}
+
+func (s *session) log(level maillog.Level, format string, args ...any) {
+	if s.srv.Log != nil {
+		s.srv.Log.Log(level, fmt.Sprintf(format, args...))
+	}
+}
+
+// serve runs the whole session: peer lookup, "connect from", the protocol,
+// "disconnect from". It returns a FatalError when Postfix's qmqpd would
+// exit.
+func (s *session) serve() *FatalError {
+	defer func() {
+		if s.queued != nil {
+			s.queued.Abort()
+			s.queued = nil
+		}
+	}()
+	peer, err := lookupPeer(s.ctx, s.raw, s.cfg,
+		func(t string) { s.log(maillog.Warning, "%s", t) },
+		func(t string) { s.log(maillog.Info, "%s", t) })
+	if err != nil {
+		return &FatalError{Text: err.Error()}
+	}
+	s.peer = peer
+	if s.cfg.OwnerUID >= 0 && peer.Family != afUnspec && (os.Getuid() != s.cfg.OwnerUID || os.Geteuid() != s.cfg.OwnerUID) {
+		s.log(maillog.Error, "incorrect QMQP server privileges: uid=%d euid=%d", os.Getuid(), os.Geteuid())
+		return &FatalError{Text: "the Postfix QMQP server must run with $mail_owner privileges"}
+	}
+	if s.cfg.DebugPeers != nil {
+		// Postfix only raises its verbose logging level for these peers.
+		_, _ = s.cfg.DebugPeers.Match(peer.Name, peer.Addr)
+	}
+	s.log(maillog.Info, "connect from %s", peer.NamAddr)
+	s.proto()
+	if s.fatal != nil {
+		return s.fatal
+	}
+	s.log(maillog.Info, "disconnect from %s", peer.NamAddr)
+	return nil
+}
+
+// proto speaks QMQP: authorization, the packet, the reply.
+func (s *session) proto() {
+	ok, err := false, error(nil)
+	if s.cfg.Authorized != nil {
+		ok, err = s.cfg.Authorized.Match(s.peer.Name, s.peer.Addr)
+	}
+	switch {
+	case ok && err == nil:
+		s.receive()
+	case err == nil:
+		s.replyEarly(qmqp.NotAuthorized(s.peer.NamAddr))
+	default:
+		s.replyEarly(qmqp.ReplyConfigError)
+	}
+	if s.fatal != nil {
+		return
+	}
+	if s.reason != "" && s.where != "" {
+		id := s.queueID
+		if id == "" {
+			id = "NOQUEUE"
+		}
+		s.log(maillog.Info, "%s: %s: %s while %s", id, s.peer.NamAddr, s.reason, s.where)
+	}
+}
+
+// ioFailure records why reading the client failed; format and size errors
+// still get a reply.
+func (s *session) ioFailure(err error) {
+	var qe *qmqp.Error
+	if !errors.As(err, &qe) {
+		qe = &qmqp.Error{Kind: qmqp.KindEOF, Where: s.where, Err: err}
+	}
+	s.where = qe.Where
+	s.reason = qe.Kind.Reason()
+	if r, ok := qe.Reply(); ok {
+		s.replyEarly(r)
+	}
+}
+
+// receive handles an authorized client: open the queue file first, then
+// read the packet while passing records on, then finish and reply.
+func (s *session) receive() {
+	q, err := s.srv.Queuer.Open(s.ctx, s.cfg.CleanupFlags)
+	if err != nil {
+		s.fatal = &FatalError{Text: "unable to connect to the public cleanup service"}
+		if s.srv.OnQueueError != nil {
+			s.fatal = nil
+			s.srv.OnQueueError(err)
+			s.reply(true, qmqp.FinalReply(qmqp.CleanupStatWrite, "", ""))
+		}
+		return
+	}
+	s.queued = q
+	s.queueID = q.ID()
+	s.log(maillog.Info, "%s: client=%s", s.queueID, s.peer.NamAddr)
+	s.put(queuefile.RecTime, []byte(strconv.FormatInt(s.arrival.Unix(), 10)+" "+strconv.Itoa(s.arrival.Nanosecond()/1000)))
+	if s.cfg.ContentFilter != "" {
+		s.put(queuefile.RecFilt, []byte(s.cfg.ContentFilter))
+	}
+
+	pr := qmqp.NewReader(s.conn, qmqp.Limits{MessageSize: s.cfg.MessageSizeLimit, AddressSize: s.cfg.LineLengthLimit})
+	s.where = qmqp.WhereHeader
+	if err := pr.Header(); err != nil {
+		s.ioFailure(err)
+		return
+	}
+	s.where = qmqp.WhereContent
+	if err := s.readContent(pr); err != nil {
+		s.ioFailure(err)
+		return
+	}
+	s.where = qmqp.WhereSender
+	sender, err := pr.Sender()
+	if err != nil {
+		s.ioFailure(err)
+		return
+	}
+	s.copySender(sender)
+	s.writeAttributes()
+	s.where = qmqp.WhereRecipient
+	for {
+		rcpt, more, err := pr.NextRecipient()
+		if err != nil {
+			s.ioFailure(err)
+			return
+		}
+		if !more {
+			break
+		}
+		if s.err == StatOK && s.queued.Record(queuefile.RecRcpt, []byte(rcpt)) != nil {
+			s.err = qmqp.CleanupStatWrite
+		}
+		s.rcptCount++
+		if !s.haveRcpt {
+			s.recipient, s.haveRcpt = rcpt, true
+		}
+	}
+	if s.err == StatOK {
+		s.writeContent()
+	}
+	s.closeFile()
+	s.sendStatus()
+}
+
+// readContent reads the message netstring into memory, as Postfix does:
+// its records can only be written after the recipients.
+func (s *session) readContent(pr *qmqp.Reader) error {
+	body, n, err := pr.Message()
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(min(n, 1<<20)))
+	if _, err := buf.ReadFrom(body); err != nil {
+		return err
+	}
+	s.message = buf.Bytes()
+	return nil
+}
+
+// put sends a record whose failure Postfix ignores at this point (a broken
+// cleanup stream shows up as a missing final status).
+func (s *session) put(typ byte, data []byte) {
+	_ = s.queued.Record(typ, data)
+}
+
+// copySender handles the sender netstring, including the VERP request form
+// "prefixD@origin-@[]".
+func (s *session) copySender(sender string) {
+	verp := ""
+	if d, stripped, ok := verpRequest(sender); ok {
+		verp = string([]byte{d, '='})
+		if !verpDelimsOK(verp, s.cfg.VERPFilter) {
+			s.err |= qmqp.CleanupStatCont
+			s.whyRejected = fmt.Sprintf("Invalid VERP delimiters: \"%s\". Need two characters from \"%s\"", verp, s.cfg.VERPFilter)
+		}
+		sender = stripped
+	}
+	if s.err == StatOK && s.queued.Record(queuefile.RecFrom, []byte(sender)) != nil {
+		s.err = qmqp.CleanupStatWrite
+	}
+	if verp != "" && s.err == StatOK && s.queued.Record(queuefile.RecVERP, []byte(verp)) != nil {
+		s.err = qmqp.CleanupStatWrite
+	}
+	s.sender = sender
+}
+
+// verpRequest recognises Postfix's QMQP VERP convention. It returns the
+// delimiter character and the sender with that character and the "-@[]"
+// suffix removed.
+func verpRequest(sender string) (delim byte, stripped string, ok bool) {
+	endOrigin := len(sender) - 4
+	if endOrigin <= 0 || sender[endOrigin:] != "-@[]" {
+		return 0, "", false
+	}
+	at := bytes.IndexByte([]byte(sender), '@')
+	endPrefix := at - 1
+	if at < 0 || endPrefix >= endOrigin-2 || endPrefix <= 0 {
+		return 0, "", false
+	}
+	return sender[endPrefix], sender[:endPrefix] + sender[endPrefix+1:endOrigin], true
+}
+
+// verpDelimsOK is Postfix's verp_delims_verify: exactly two characters,
+// both in the filter.
+func verpDelimsOK(delims, filter string) bool {
+	if len(delims) != 2 {
+		return false
+	}
+	for i := 0; i < 2; i++ {
+		if bytes.IndexByte([]byte(filter), delims[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// writeAttributes sends the ten client attributes, in Postfix's order.
+func (s *session) writeAttributes() {
+	p := s.peer
+	for _, a := range [][2]string{
+		{"log_client_name", p.Name},
+		{"log_client_address", p.RFCAddr},
+		{"log_client_port", p.Port},
+		{"log_message_origin", p.NamAddr},
+		{"log_protocol_name", "QMQP"},
+		{"client_name", p.Name},
+		{"client_address", p.Addr},
+		{"client_port", p.Port},
+		{"client_address_type", strconv.Itoa(p.Family)},
+		{"protocol_name", "QMQP"},
+	} {
+		s.put(queuefile.RecAttr, []byte(a[0]+"="+a[1]))
+	}
+}
+
+// writeContent sends the content segment: our Received: header, then the
+// message split into records at newlines or line_length_limit.
+func (s *session) writeContent() {
+	s.put(queuefile.RecMesg, nil)
+	for _, line := range ReceivedHeader(s.peer, s.cfg.Hostname, s.cfg.MailName, s.queueID, s.rcptCount, s.recipient, s.arrival) {
+		s.put(queuefile.RecNorm, []byte(line))
+	}
+	msg := s.message
+	limit := s.cfg.LineLengthLimit
+	first := true
+	for next := 0; ; {
+		start := next
+		typ, end, nxt, ok := nextLine(msg, next, limit)
+		if !ok {
+			break
+		}
+		next = nxt
+		line := msg[start:end]
+		if first {
+			if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
+				// A stray From_ line at the top becomes a header. Postfix
+				// looks past the record end here (strncmp on its buffer);
+				// within the record, the result is the same.
+				s.put(typ, append([]byte("X-Mailbox-Line: "), line...))
+				continue
+			}
+			first = false
+			if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+				s.put(queuefile.RecNorm, nil)
+			}
+		}
+		if s.queued.Record(typ, line) != nil {
+			s.err = qmqp.CleanupStatWrite
+			return
+		}
+	}
+}
+
+// nextLine finds the record starting at start: it ends at a newline (type N,
+// newline dropped), after limit bytes (type L), or at the end of the buffer
+// (type L unless the buffer ended with the newline). ok is false at the end.
+func nextLine(msg []byte, start, limit int) (typ byte, end, next int, ok bool) {
+	if start >= len(msg) {
+		return 0, 0, 0, false
+	}
+	for cp := start; ; cp++ {
+		if cp >= len(msg) {
+			return queuefile.RecCont, cp, cp, true
+		}
+		if msg[cp] == '\n' {
+			return queuefile.RecNorm, cp, cp + 1, true
+		}
+		if cp >= start+limit {
+			return queuefile.RecCont, cp, cp, true
+		}
+	}
+}
+
+// closeFile ends the record stream and lets cleanup finish the file.
+func (s *session) closeFile() {
+	if s.err == StatOK {
+		if s.queued.Record(queuefile.RecXtra, nil) != nil || s.queued.Record(queuefile.RecEnd, nil) != nil {
+			s.err = qmqp.CleanupStatWrite
+		}
+	}
+	q := s.queued
+	s.queued = nil
+	if s.err == StatOK {
+		s.err, s.whyRejected = q.Finish()
+	} else {
+		q.Abort()
+	}
+}
+
+// sendStatus replies with the most severe problem, in Postfix's priority;
+// every problem is logged as a warning.
+func (s *session) sendStatus() {
+	s.where = qmqp.WhereStatus
+	s.reply(s.err != StatOK, qmqp.FinalReply(s.err, s.whyRejected, s.queueID))
+}
+
+// reply sends one status netstring. D becomes Z under soft_bounce; every
+// non-K reply waits qmqpd_error_delay before it is flushed. With doLog the
+// reply text is logged (info for K, warning otherwise).
+func (s *session) reply(doLog bool, r qmqp.Reply) bool {
+	r = r.SoftBounce(s.cfg.SoftBounce)
+	if doLog {
+		level := maillog.Warning
+		if r.Code == qmqp.StatusOK {
+			level = maillog.Info
+		}
+		s.log(level, "%s: %s: %s", s.queueID, s.peer.NamAddr, r.Text)
+	}
+	if r.Code != qmqp.StatusOK && s.cfg.ErrorDelay > 0 {
+		t := time.NewTimer(s.cfg.ErrorDelay)
+		select {
+		case <-t.C:
+		case <-s.srv.closing():
+			t.Stop()
+		}
+	}
+	if err := qmqp.WriteReply(s.conn, r.Code, r.Text); err != nil {
+		if s.reason == "" {
+			s.reason = qmqp.KindEOF.Reason()
+			if qmqp.IsTimeout(err) {
+				s.reason = qmqp.KindTimeout.Reason()
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// replyEarly answers before the whole packet was read (a refused client, a
+// malformed or oversized packet). Unlike Postfix, which just closes the
+// socket and so often makes the client's kernel see a reset that eats the
+// reply, it then stops writing and drains what the client still sends for
+// a short while, so the client reads the reply and a clean end of file.
+func (s *session) replyEarly(r qmqp.Reply) {
+	if s.reply(false, r) {
+		_ = qmqp.Drain(s.conn, qmqp.Linger{})
+	}
+}
