@@ -111,7 +111,13 @@ func ServerAddress(s string) (network, addr string, err error) {
 	if _, _, err := net.SplitHostPort(s); err == nil {
 		return "tcp", s, nil
 	}
-	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	host := s
+	if strings.HasPrefix(s, "[") {
+		if !strings.HasSuffix(s, "]") {
+			return "", "", fmt.Errorf("bad server address %q", s)
+		}
+		host = s[1 : len(s)-1]
+	}
 	if strings.ContainsAny(host, "[]") {
 		return "", "", fmt.Errorf("bad server address %q", s)
 	}

@@ -55,7 +55,10 @@ func (k Kind) Reason() string {
 type Error struct {
 	Kind  Kind
 	Where string // one of the Where* constants
-	Err   error  // the underlying I/O error for KindEOF and KindTimeout, else nil
+	// Err is the underlying I/O error for KindEOF and KindTimeout. A
+	// KindFormat error has one when the netstring's terminating comma
+	// could not be read (Postfix calls that a format error too).
+	Err error
 }
 
 // Error returns "REASON while WHERE", the text qmqpd replies and logs.
@@ -66,10 +69,15 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Reply returns the reply qmqpd sends for e: a hard (D) reply with the text
 // of e for format and size errors. For a lost connection or a timeout qmqpd
-// sends nothing, and ok is false.
+// sends nothing, and ok is false; that includes a format error caused by a
+// timeout while waiting for a terminating comma (Postfix logs it as a
+// format error but its stream is then unusable for the reply).
 func (e *Error) Reply() (r Reply, ok bool) {
 	switch e.Kind {
 	case KindFormat, KindSize:
+		if e.Err != nil && IsTimeout(e.Err) {
+			return Reply{}, false
+		}
 		return Reply{Code: StatusHard, Text: e.Error()}, true
 	}
 	return Reply{}, false

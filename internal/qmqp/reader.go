@@ -235,14 +235,13 @@ func (r *Reader) readLength(where string) (int64, error) {
 	}
 }
 
-// readTerminator consumes the ',' that ends a netstring.
+// readTerminator consumes the ',' that ends a netstring. Like Postfix, it
+// treats end of file, a timeout or a read error in this position as a
+// format error: anything but ',' is. The read error is kept in Err.
 func (r *Reader) readTerminator(where string) error {
 	c, err := r.br.ReadByte()
-	if err != nil {
-		return ioError(err, where)
-	}
-	if c != ',' {
-		return &Error{Kind: KindFormat, Where: where}
+	if err != nil || c != ',' {
+		return &Error{Kind: KindFormat, Where: where, Err: err}
 	}
 	return nil
 }
