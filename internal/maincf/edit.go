@@ -64,7 +64,9 @@ func ParseMainEdits(mode EditMode, args []string, warn func(string)) ([]MainEdit
 			if strings.Contains(cp, "=") {
 				return nil, errors.New("-X or -# requires parameter names without value")
 			}
-			e = MainEdit{Name: trimRightSpace(cp)}
+			// Postfix means to trim trailing white space here but does not
+			// (so "a " never matches); we do the same.
+			e = MainEdit{Name: cp}
 		}
 		for i, old := range out {
 			if old.Name == e.Name {
@@ -82,14 +84,6 @@ func ParseMainEdits(mode EditMode, args []string, warn func(string)) ([]MainEdit
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-func trimRightSpace(s string) string {
-	j := len(s)
-	for j > 0 && isSpace(s[j-1]) {
-		j--
-	}
-	return s[:j]
 }
 
 // physicalLines splits data into lines that keep their newline.
@@ -327,7 +321,7 @@ func ParseMasterEdits(kind MasterEditKind, mode EditMode, args []string) ([]*Mas
 			if strings.Contains(cp, "=") {
 				return nil, errors.New("-X or -# requires names without value")
 			}
-			pattern = trimRightSpace(cp)
+			pattern = cp // not trimmed, as in Postfix
 		}
 		switch kind {
 		case EditEntries:

@@ -377,23 +377,72 @@ var masterColumns = [8]int{0, 11, 17, 25, 33, 41, 49, 57}
 func (e *MasterEntry) Format(fold bool, expand func(value string) string) string {
 	var b strings.Builder
 	lineLen := 0
-	add := func(s string) {
-		b.WriteString(s)
-		lineLen += len(s)
-	}
 	for i, f := range e.Fields() {
 		if lineLen > 0 {
 			for {
-				add(" ")
+				b.WriteByte(' ')
+				lineLen++
 				if lineLen >= masterColumns[i] {
 					break
 				}
 			}
 		}
-		add(f)
+		b.WriteString(f)
+		lineLen += len(f)
+	}
+	formatArgs(&b, lineLen, e.Args, fold, expand, 3)
+	b.WriteString("\n")
+	return b.String()
+}
+
+// FieldFormat says how FormatField prints a field (postconf -F).
+type FieldFormat struct {
+	Fold      bool                      // -f
+	HideName  bool                      // -h
+	HideValue bool                      // -H
+	Expand    func(value string) string // -x: applied to -o values
+}
+
+// FormatField returns one field of the entry as postconf -F prints it,
+// ending in a newline: "service/type/field = value"; for the command field
+// the value includes the arguments.
+func (e *MasterEntry) FormatField(field int, f FieldFormat) string {
+	var b strings.Builder
+	lineLen := 0
+	if !f.HideName {
+		s := e.Service + "/" + e.Type + "/" + MasterFieldNames[field]
+		b.WriteString(s)
+		lineLen += len(s)
+	}
+	if !f.HideName && !f.HideValue {
+		b.WriteString(" = ")
+		lineLen += 3
+	}
+	if !f.HideValue {
+		v := e.Fields()[field]
+		if lineLen > 0 && lineLen+len(v) > lineLimit {
+			b.WriteString("\n" + indentText)
+			lineLen = indentLen
+		}
+		b.WriteString(v)
+		lineLen += len(v)
+		if field == 7 {
+			formatArgs(&b, lineLen, e.Args, f.Fold, f.Expand, 1)
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// formatArgs appends the command arguments with postconf's grouping and
+// folding rules. optExtra is what an "-o value" pair adds to the length
+// estimate besides the value (3 for -M, 1 for -F, as in Postfix).
+func formatArgs(b *strings.Builder, lineLen int, args []string, fold bool, expand func(string) string, optExtra int) {
+	add := func(s string) {
+		b.WriteString(s)
+		lineLen += len(s)
 	}
 	inOptions := true
-	args := e.Args
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		argLen := len(arg)
@@ -410,7 +459,7 @@ func (e *MasterEntry) Format(fold bool, expand func(value string) string) string
 				if arg == "-o" && expand != nil {
 					aval = expand(aval)
 				}
-				argLen += len(aval) + 3
+				argLen += len(aval) + optExtra
 				if strings.ContainsAny(aval, masterBlanks) {
 					needParens = true
 					argLen += 2
@@ -444,6 +493,4 @@ func (e *MasterEntry) Format(fold bool, expand func(value string) string) string
 			lineLen = lineLimit
 		}
 	}
-	b.WriteString("\n")
-	return b.String()
 }
