@@ -3,11 +3,15 @@ package testscript
 import (
 	"errors"
 	"fmt"
+
+	"github.com/qmqpd-go/qmqpd/internal/postconf"
 )
 
 // commands maps each command name a script can exec to its in-process main.
 func commands() map[string]func() {
-	return map[string]func(){}
+	return map[string]func(){
+		"postconf": postconf.Main,
+	}
 }
 
 var errMissingPostfix = errors.New("real Postfix is not installed and QMQPD_INTEROP=require")
