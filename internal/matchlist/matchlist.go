@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -132,7 +133,7 @@ func (l *List) include(dicts *dict.Registry, path string, match bool, depth int)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		reason := "open file " + path + ": " + errnoText(err)
+		reason := "open file " + path + ": " + dict.ErrnoText(err)
 		t := dicts.Surrogate("non-existent", path, reason)
 		l.patterns = append(l.patterns, pattern{negate: !match, table: t})
 		return nil
@@ -147,25 +148,12 @@ func (l *List) include(dicts *dict.Registry, path string, match bool, depth int)
 			}
 		}
 		if rerr != nil {
-			if rerr.Error() == "EOF" {
+			if rerr == io.EOF {
 				return nil
 			}
-			return fmt.Errorf("match_list_parse: read file %s: %s", path, errnoText(rerr))
+			return fmt.Errorf("match_list_parse: read file %s: %s", path, dict.ErrnoText(rerr))
 		}
 	}
-}
-
-// errnoText returns the strerror-style text of err (no path, no op).
-func errnoText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	s := err.Error()
-	if s != "" {
-		s = strings.ToUpper(s[:1]) + s[1:]
-	}
-	return s
 }
 
 // fold lower-cases ASCII letters, as Postfix's casefold does when SMTPUTF8
