@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -102,85 +103,111 @@ func ComputeMydomain(myhostname string) string {
 }
 
 // ComputeMynetworks works out mynetworks' default for the given
-// mynetworks_style ("class", "subnet" or "host", case-insensitive), from
-// the interface addresses, keeping IPv4 and/or IPv6 as inet_protocols
-// says ("all", "ipv4", "ipv6" or a list). The error is Postfix's fatal text.
+// mynetworks_style ("class", "subnet" or "host"), from the addresses of
+// inet_interfaces ("all", "loopback-only" or a list of addresses and host
+// names) and the protocols of inet_protocols ("all", "ipv4", "ipv6"). The
+// result lists "net/len" (IPv6 as "[net]/len"), IPv4 first, sorted and
+// without duplicates, as Postfix does. Errors are Postfix's fatal texts.
 func ComputeMynetworks(style, inetProtocols, inetInterfaces string, h Host) (string, error) {
-	want4, want6 := true, true
-	if p := strings.ToLower(strings.Join(strings.FieldsFunc(inetProtocols, isListSep), " ")); p != "all" {
-		want4, want6 = false, false
-		for _, f := range strings.Fields(p) {
-			switch f {
-			case "ipv4":
-				want4 = true
-			case "ipv6":
-				want6 = true
-			case "all":
-				want4, want6 = true, true
-			}
+	want4, want6 := false, false
+	for _, f := range strings.FieldsFunc(inetProtocols, isListSep) {
+		switch f {
+		case "ipv4":
+			want4 = true
+		case "ipv6":
+			want6 = true
+		case "all":
+			want4, want6 = true, true
+		default:
+			return "", fmt.Errorf("%s", Printable(fmt.Sprintf("unknown inet_protocols value \"%s\" in \"%s\"", f, inetProtocols)))
 		}
 	}
 	if !want4 && !want6 {
 		return "", nil
 	}
-	var styles []string
+	styleSet := map[string]bool{}
 	for _, s := range strings.FieldsFunc(style, isListSep) {
-		styles = append(styles, strings.ToLower(s))
-	}
-	if len(styles) != 1 || (styles[0] != "class" && styles[0] != "subnet" && styles[0] != "host") {
-		if len(styles) == 1 {
-			return "", fmt.Errorf("unknown mynetworks mask style value \"%s\" in \"%s\"", styles[0], style)
+		if s != "class" && s != "subnet" && s != "host" {
+			return "", fmt.Errorf("%s", Printable(fmt.Sprintf("unknown mynetworks mask style value \"%s\" in \"%s\"", s, style)))
 		}
-		return "", fmt.Errorf("bad mynetworks_style value: %s; specify exactly one value", style)
+		styleSet[s] = true
+	}
+	if len(styleSet) != 1 {
+		return "", fmt.Errorf("%s", Printable(fmt.Sprintf("bad mynetworks_style value: %s; specify exactly one value", style)))
+	}
+	var maskStyle string
+	for s := range styleSet {
+		maskStyle = s
 	}
 	all, err := h.interfacePrefixes()
 	if err != nil {
 		return "", err
 	}
+	usable := func(a netip.Addr) bool { return a.Is4() && want4 || a.Is6() && want6 }
 	var selected []netip.Prefix
-	switch iface := strings.ToLower(trimSpace(inetInterfaces)); iface {
-	case "all", "":
-		selected = all
+	switch iface := trimSpace(inetInterfaces); iface {
+	case "all":
+		for _, p := range all {
+			if usable(p.Addr()) {
+				selected = append(selected, p)
+			}
+		}
 	case "loopback-only":
 		for _, p := range all {
-			if p.Addr().IsLoopback() {
+			if usable(p.Addr()) && p.Addr().IsLoopback() {
 				selected = append(selected, p)
 			}
 		}
 	default:
 		for _, f := range strings.FieldsFunc(inetInterfaces, isListSep) {
-			f = strings.TrimSuffix(strings.TrimPrefix(f, "["), "]")
-			a, err := netip.ParseAddr(f)
-			if err != nil {
-				continue
+			name := f
+			if strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]") {
+				name = name[1 : len(name)-1]
 			}
-			for _, p := range all {
-				if p.Addr().WithZone("") == a.WithZone("") {
-					selected = append(selected, p)
-					break
+			var addrs []netip.Addr
+			if a, err := netip.ParseAddr(name); err == nil {
+				addrs = []netip.Addr{a}
+			} else {
+				ips, _ := net.LookupIP(name)
+				for _, ip := range ips {
+					if a, ok := netip.AddrFromSlice(ip); ok {
+						addrs = append(addrs, a.Unmap())
+					}
 				}
 			}
-		}
-		// IPv4 first, as Postfix lists them.
-		var v4, v6 []netip.Prefix
-		for _, p := range selected {
-			if p.Addr().Is4() {
-				v4 = append(v4, p)
-			} else {
-				v6 = append(v6, p)
+			found := 0
+			for _, a := range addrs {
+				if !usable(a) {
+					continue
+				}
+				found++
+				local := false
+				for _, p := range all {
+					if p.Addr().WithZone("") == a.WithZone("") {
+						selected = append(selected, p)
+						local = true
+						break
+					}
+				}
+				if !local {
+					return "", fmt.Errorf("%s", Printable(fmt.Sprintf("parameter inet_interfaces: no local interface found for %s", a)))
+				}
+			}
+			if found == 0 {
+				return "", fmt.Errorf("%s", Printable(fmt.Sprintf("config variable inet_interfaces: host not found: %s", f)))
 			}
 		}
-		selected = append(v4, v6...)
 	}
-	var out []string
-	seen := map[string]bool{}
+	// Postfix sorts the interface address list (IPv4 before IPv6, then by
+	// address) before it works out the networks.
+	sort.SliceStable(selected, func(i, j int) bool {
+		return selected[i].Addr().WithZone("").Compare(selected[j].Addr().WithZone("")) < 0
+	})
+	var nets []netip.Prefix
 	for _, p := range selected {
 		a := p.Addr().WithZone("")
-		if a.Is4() && !want4 || a.Is6() && !want6 {
-			continue
-		}
 		bits := p.Bits()
-		switch styles[0] {
+		switch maskStyle {
 		case "host":
 			bits = a.BitLen()
 		case "class":
@@ -200,15 +227,20 @@ func ComputeMynetworks(style, inetProtocols, inetInterfaces string, h Host) (str
 				}
 			}
 		}
-		net, err := a.Prefix(bits)
+		n, err := a.Prefix(bits)
 		if err != nil {
 			continue
 		}
+		nets = append(nets, n)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range nets {
 		var s string
-		if a.Is4() {
-			s = fmt.Sprintf("%s/%d", net.Addr(), bits)
+		if n.Addr().Is4() {
+			s = fmt.Sprintf("%s/%d", n.Addr(), n.Bits())
 		} else {
-			s = fmt.Sprintf("[%s]/%d", net.Addr(), bits)
+			s = fmt.Sprintf("[%s]/%d", n.Addr(), n.Bits())
 		}
 		if !seen[s] {
 			seen[s] = true

@@ -219,6 +219,11 @@ func (c *Config) Expand(value string) (string, error) { return c.expandRaw(value
 // Get returns the expanded value of name (its default when unset; "" for
 // an unknown name). Raw parameters (IsRaw) are returned unexpanded.
 func (c *Config) Get(name string) (string, error) {
+	if _, set := c.dict.Lookup(name); !set && IsComputedDefault(name) {
+		if _, err := c.computedDefault(name); err != nil {
+			return "", err
+		}
+	}
 	raw, ok := c.Lookup(name)
 	if !ok || IsRaw(name) {
 		return raw, nil

@@ -216,6 +216,7 @@ func TestParseCompatLevel(t *testing.T) {
 // TestExpandMatchesPostconf checks the expansion results and warnings
 // against the real postconf -x.
 func TestExpandMatchesPostconf(t *testing.T) {
+	t.Parallel()
 	var mainCF strings.Builder
 	for name, v := range expandVars {
 		if !strings.HasPrefix(name, "loop") {

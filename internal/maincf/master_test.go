@@ -85,6 +85,7 @@ var masterCases = []string{
 }
 
 func TestMasterMatchesPostconf(t *testing.T) {
+	t.Parallel()
 	type variant struct {
 		args []string
 		mine func(es []MasterEntry) string
@@ -183,6 +184,7 @@ var brokenMasterCases = []string{
 }
 
 func TestBrokenMasterMatchesPostconf(t *testing.T) {
+	t.Parallel()
 	var runs []func() postconfResult
 	var dirs []string
 	for _, in := range brokenMasterCases {

@@ -46,21 +46,19 @@ func (c Class) String() string {
 	return "unknown"
 }
 
-// rawParams are never $name-expanded (postconf -x prints them raw too).
+// rawParams are never $name-expanded (postconf -x prints them raw too):
+// the parameters of Postfix's "raw" tables. (postscreen_use_tls and the
+// other postscreen booleans whose defaults are $smtpd_... are expanded.)
 var rawParams = map[string]bool{
-	"default_rbl_reply":               true,
-	"command_execution_directory":     true,
-	"forward_path":                    true,
-	"luser_relay":                     true,
-	"mailbox_command":                 true,
-	"postscreen_disable_vrfy_command": true,
-	"postscreen_enforce_tls":          true,
-	"postscreen_expansion_filter":     true,
-	"postscreen_helo_required":        true,
-	"postscreen_reject_footer":        true,
-	"postscreen_use_tls":              true,
-	"smtpd_expansion_filter":          true,
-	"smtpd_reject_footer":             true,
+	"default_rbl_reply":           true,
+	"command_execution_directory": true,
+	"forward_path":                true,
+	"luser_relay":                 true,
+	"mailbox_command":             true,
+	"postscreen_expansion_filter": true,
+	"postscreen_reject_footer":    true,
+	"smtpd_expansion_filter":      true,
+	"smtpd_reject_footer":         true,
 }
 
 // readOnlyParams are set by the program itself; assignments are ignored.

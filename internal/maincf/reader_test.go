@@ -118,6 +118,7 @@ var readerCases = []string{
 }
 
 func TestReaderMatchesPostconf(t *testing.T) {
+	t.Parallel()
 	var runs []func() postconfResult
 	var dirs []string
 	for _, in := range readerCases {
