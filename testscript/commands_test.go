@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"github.com/qmqpd-go/qmqpd/internal/postconf"
+	"github.com/qmqpd-go/qmqpd/internal/qmqpsend"
 )
 
 // commands maps each command name a script can exec to its in-process main.
 func commands() map[string]func() {
 	return map[string]func(){
-		"postconf": postconf.Main,
+		"postconf":  postconf.Main,
+		"qmqp-send": qmqpsend.Main,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,21 @@ type ConnectError struct {
 }
 
 func (e *ConnectError) Error() string {
-	return fmt.Sprintf("unable to connect to %s: %v", e.Server, e.Err)
+	return fmt.Sprintf("unable to connect to %s: %v", e.Server, netErrorText(e.Err))
+}
+
+// netErrorText drops the operation and address wrappers of a dial error,
+// keeping the reason ("connection refused", "i/o timeout").
+func netErrorText(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) && se.Err != nil {
+		err = se.Err
+	}
+	return err.Error()
 }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
@@ -173,6 +188,13 @@ type readError struct{ err error }
 
 func (e *readError) Error() string { return "reading message: " + e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
+
+// IsMessageReadError reports whether a Send error came from reading the
+// message being sent rather than from the network.
+func IsMessageReadError(err error) bool {
+	var re *readError
+	return errors.As(err, &re)
+}
 
 // PacketSize returns the length of the outer netstring's payload for a
 // message of size bytes and the given envelope.

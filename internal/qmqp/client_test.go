@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -305,5 +306,35 @@ func TestInteropQmqpSource(t *testing.T) {
 		if got.Sender != "from@example.org" || len(got.Rcpts) != 1 || got.Rcpts[0] != "to@example.net" || len(got.Content) < 300 {
 			t.Errorf("message %d: %q %q, %d content bytes", i, got.Sender, got.Rcpts, len(got.Content))
 		}
+	}
+}
+
+// TestInteropNullmailer lets nullmailer's qmqp client send to a Reader.
+func TestInteropNullmailer(t *testing.T) {
+	nm := testenv.NeedNullmailer(t)
+	ln := listenTCP(t)
+	ch := make(chan received, 1)
+	testServer(t, ln, parsingHandler(Queued("NM"), ch))
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	mail := filepath.Join(t.TempDir(), "mail")
+	if err := os.WriteFile(mail, []byte("from@example.org\nto1@example.net\nto2@example.net\n\nSubject: x\n\nbody\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(mail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(nm)
+	cmd.Stdin = strings.NewReader("host=127.0.0.1\nport=" + port + "\n")
+	cmd.ExtraFiles = []*os.File{f} // fd 3
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("nullmailer qmqp: %v: %s", err, out)
+	}
+	got := <-ch
+	want := received{Content: "Subject: x\n\nbody\n", Sender: "from@example.org", Rcpts: []string{"to1@example.net", "to2@example.net"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
