@@ -2,6 +2,7 @@ package postconf
 
 import (
 	"os"
+	"strings"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
 )
@@ -74,6 +75,11 @@ func (p *program) defaultMynetworks() string {
 	styleDef, _ := maincf.BuiltinDefault("mynetworks_style")
 	style := p.setting("mynetworks_style", styleDef)
 	protocols := p.setting("inet_protocols", defInetProtocols)
+	for _, word := range strings.FieldsFunc(protocols, isCommaSpace) {
+		if word != "ipv4" && word != "ipv6" && word != "all" {
+			panic(fatalf("unknown inet_protocols value \"%s\" in \"%s\"", word, protocols))
+		}
+	}
 	v, err := maincf.ComputeMynetworks(style, protocols, interfaces, maincf.Host{})
 	if err != nil {
 		p.fatal(err)

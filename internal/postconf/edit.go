@@ -385,8 +385,12 @@ func (p *program) editMasterField(m *masterEnt, field int, value string) {
 		// Let the master.cf parser split and normalise the new command
 		// line, behind seven placeholder fields.
 		e, err := maincf.ParseMasterEntry("x unix - - - - - "+value, p.warn)
+		if errors.Is(err, maincf.ErrBadFieldCount) {
+			// Postfix 3.7.11 crashes here.
+			panic(fatalf("-Fe does not accept an empty command field"))
+		}
 		if err != nil {
-			panic(fatalf("%s: \"%s\"", err, value))
+			p.fatal(err)
 		}
 		m.argv = append(append(m.argv[:fldCommand:fldCommand], e.Command), e.Args...)
 	} else {
