@@ -450,6 +450,8 @@ func formatArgs(b *strings.Builder, lineLen int, args []string, fold bool, expan
 		hasVal := false
 		needParens := false
 		if inOptions {
+			// As in Postfix, the first non-option argument is never
+			// wrapped in braces.
 			if !strings.HasPrefix(arg, "-") || arg == "--" {
 				inOptions = false
 			} else if takesValue(arg) && i+1 < len(args) {
@@ -465,8 +467,7 @@ func formatArgs(b *strings.Builder, lineLen int, args []string, fold bool, expan
 					argLen += 2
 				}
 			}
-		}
-		if !inOptions {
+		} else {
 			needParens = strings.ContainsAny(arg, masterBlanks)
 		}
 		if lineLen > indentLen {

@@ -81,6 +81,7 @@ var masterCases = []string{
 	"smtp inet n - n - - smtpd -osyslog_name=foo -vo x=y -o { a = b c } - {zz} { q }\n  -o {d=e} arg {  x y  } {a}b {c\n",
 	"averyveryveryverylongservicename unix - - - 10? 0 cmd a b c d e f g h i j k l m n o p q r s t u v w x y z aa bb cc dd ee ff\n",
 	"x unix - - - - - cmd -- -o a=b\nlong unix - - - - - cmd -o aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1 x\n",
+	"p unix - n n - - pipe { first arg } {second arg} -o {a = b}\nq unix - n n - - cmd -v -- { x y }\n",
 	"relay     unix  -       -       y       -       -       smtp\n        -o syslog_name=postfix/$service_name\n#       -o smtp_helo_timeout=5 -o smtp_connect_timeout=5\n",
 }
 
