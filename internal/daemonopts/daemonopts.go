@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/alecthomas/kong"
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
 )
 
 // optstring is the getopt specification of single_server daemons.
@@ -21,96 +21,38 @@ const optstring = "cdDi:lm:n:o:r:s:St:uvVz"
 
 // Flags holds the generic daemon options. Field tags drive kong.
 type Flags struct {
-	Chroot       bool       `short:"c" name:"pf-chroot" hidden:"" help:"Chroot to queue_directory."`
-	NoDetach     bool       `short:"d" name:"pf-no-detach" hidden:"" help:"Do not detach; allow running from a terminal."`
-	Debugger     bool       `short:"D" name:"pf-debug" hidden:"" help:"Run debugger_command."`
-	MaxIdle      confUpdate `short:"i" name:"pf-max-idle" hidden:"" help:"Set max_idle."`
-	Alone        bool       `short:"l" name:"pf-alone" hidden:"" help:"Process limit is 1: no accept lock."`
-	MaxUse       confUpdate `short:"m" name:"pf-max-use" hidden:"" help:"Set max_use."`
-	ServiceName  string     `short:"n" name:"pf-service" hidden:"" help:"Service name."`
-	Override     confUpdate `short:"o" name:"pf-override" hidden:"" help:"Override a main.cf parameter (name=value)."`
-	Retire       int        `short:"r" name:"pf-retire" hidden:"" help:"Retirement time in seconds."`
-	Sockets      int        `short:"s" name:"pf-sockets" hidden:"" default:"1" help:"Number of listening sockets from fd 6."`
-	Stdio        bool       `short:"S" name:"pf-stdio" hidden:"" help:"Serve one connection on stdin/stdout."`
-	Transport    string     `short:"t" name:"pf-transport" hidden:"" help:"Transport type: inet, unix or pass."`
-	Unprivileged bool       `short:"u" name:"pf-unprivileged" hidden:"" help:"Drop to mail_owner privileges."`
-	Verbose      int        `short:"v" name:"pf-verbose" hidden:"" type:"counter" help:"More verbose logging."`
-	Stderr       bool       `short:"V" name:"pf-stderr" hidden:"" help:"Also log to stderr."`
-	ZeroLimit    bool       `short:"z" name:"pf-zero-limit" hidden:"" help:"Process limit is 0."`
-
-	// updates collects -i, -m and -o in command-line order.
-	updates []string
+	Chroot       bool     `short:"c" name:"pf-chroot" hidden:"" help:"Chroot to queue_directory."`
+	NoDetach     bool     `short:"d" name:"pf-no-detach" hidden:"" help:"Do not detach; allow running from a terminal."`
+	Debugger     bool     `short:"D" name:"pf-debug" hidden:"" help:"Run debugger_command."`
+	MaxIdle      string   `short:"i" name:"pf-max-idle" hidden:"" help:"Set max_idle."`
+	Alone        bool     `short:"l" name:"pf-alone" hidden:"" help:"Process limit is 1: no accept lock."`
+	MaxUse       string   `short:"m" name:"pf-max-use" hidden:"" help:"Set max_use."`
+	ServiceName  string   `short:"n" name:"pf-service" hidden:"" help:"Service name."`
+	Override     []string `short:"o" sep:"none" name:"pf-override" hidden:"" help:"Override a main.cf parameter (name=value)."`
+	Retire       int      `short:"r" name:"pf-retire" hidden:"" help:"Retirement time in seconds."`
+	Sockets      int      `short:"s" name:"pf-sockets" hidden:"" default:"1" help:"Number of listening sockets from fd 6."`
+	Stdio        bool     `short:"S" name:"pf-stdio" hidden:"" help:"Serve one connection on stdin/stdout."`
+	Transport    string   `short:"t" name:"pf-transport" hidden:"" help:"Transport type: inet, unix or pass."`
+	Unprivileged bool     `short:"u" name:"pf-unprivileged" hidden:"" help:"Drop to mail_owner privileges."`
+	Verbose      int      `short:"v" name:"pf-verbose" hidden:"" type:"counter" help:"More verbose logging."`
+	Stderr       bool     `short:"V" name:"pf-stderr" hidden:"" help:"Also log to stderr."`
+	ZeroLimit    bool     `short:"z" name:"pf-zero-limit" hidden:"" help:"Process limit is 0."`
 }
 
-// confUpdate is a flag that appends "name=value" to its Flags' ordered list
-// of parameter updates.
-type confUpdate struct {
-	param string // "max_idle", "max_use", or "" for -o name=value
-	list  *[]string
-}
-
-// Decode implements kong.MapperValue.
-func (c *confUpdate) Decode(ctx *kong.DecodeContext) error {
-	var v string
-	if err := ctx.Scan.PopValueInto("value", &v); err != nil {
-		return err
-	}
-	if c.param != "" {
-		*c.list = append(*c.list, c.param+"="+v)
-		return nil
-	}
-	name, value, err := SplitNameValue(v)
-	if err != nil {
-		return fmt.Errorf("invalid \"-o %s\" option value: %s", v, err)
-	}
-	*c.list = append(*c.list, name+"="+value)
-	return nil
-}
-
-// Prepare wires the ordered update list; call it before kong parses into f.
-func (f *Flags) Prepare() {
-	f.updates = nil
-	f.MaxIdle = confUpdate{param: "max_idle", list: &f.updates}
-	f.MaxUse = confUpdate{param: "max_use", list: &f.updates}
-	f.Override = confUpdate{list: &f.updates}
-}
-
-// Updates returns the parameter updates of -i, -m and -o as "name=value", in
-// command-line order (a later one wins).
-func (f *Flags) Updates() []string { return append([]string(nil), f.updates...) }
-
-// SplitNameValue splits "name = value" the way Postfix's split_nameval does:
-// blanks around the name and the value are dropped. Its errors are Postfix's
-// texts.
-func SplitNameValue(s string) (name, value string, err error) {
-	s = strings.TrimLeft(s, " \t\r\n\v\f")
-	if s == "" || s[0] == '=' {
-		return "", "", fmt.Errorf("missing attribute name")
-	}
-	end := strings.IndexAny(s, " \t\r\n\v\f=")
-	if end < 0 {
-		return "", "", fmt.Errorf("missing '=' after attribute name")
-	}
-	name = s[:end]
-	rest := strings.TrimLeft(s[end:], " \t\r\n\v\f")
-	if rest == "" || rest[0] != '=' {
-		return "", "", fmt.Errorf("missing '=' after attribute name")
-	}
-	value = strings.Trim(rest[1:], " \t\r\n\v\f")
-	return name, value, nil
-}
-
-// Check walks args (without the program name) as Postfix's getopt loop does
-// and returns the first error in Postfix's words: "invalid option: X" for an
+// Check walks args (without the program name) as Postfix's getopt loop does.
+// It returns the parameter updates of -i (max_idle), -m (max_use) and -o,
+// as "name=value" in command-line order (a later one wins), or the first
+// error in Postfix's words: "invalid option: X" for an
 // unknown letter or a missing argument, and the texts for bad -o, -r and -s
 // values. Long options ("--name", "--name=value") are skipped; longWithValue
 // lists those of them that take a separate value argument. Option parsing
 // stops at the first non-option argument or at "--".
-func Check(args []string, longWithValue map[string]bool) error {
+func Check(args []string, longWithValue map[string]bool) ([]string, error) {
+	var updates []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" || len(a) < 2 || a[0] != '-' {
-			return nil
+			return updates, nil
 		}
 		if strings.HasPrefix(a, "--") {
 			if !strings.Contains(a, "=") && longWithValue[strings.TrimPrefix(a, "--")] {
@@ -122,7 +64,7 @@ func Check(args []string, longWithValue map[string]bool) error {
 			c := a[j]
 			k := strings.IndexByte(optstring, c)
 			if k < 0 || c == ':' {
-				return fmt.Errorf("invalid option: %c", c)
+				return nil, fmt.Errorf("invalid option: %c", c)
 			}
 			if k+1 >= len(optstring) || optstring[k+1] != ':' {
 				continue
@@ -134,22 +76,31 @@ func Check(args []string, longWithValue map[string]bool) error {
 				i++
 				val = args[i]
 			} else {
-				return fmt.Errorf("invalid option: %c", c)
+				return nil, fmt.Errorf("invalid option: %c", c)
 			}
 			if err := checkValue(c, val); err != nil {
-				return err
+				return nil, err
+			}
+			switch c {
+			case 'i':
+				updates = append(updates, "max_idle="+val)
+			case 'm':
+				updates = append(updates, "max_use="+val)
+			case 'o':
+				name, value, _ := maincf.SplitNameValue(val)
+				updates = append(updates, name+"="+value)
 			}
 			break
 		}
 	}
-	return nil
+	return updates, nil
 }
 
 // checkValue applies the value checks Postfix makes while it parses options.
 func checkValue(c byte, val string) error {
 	switch c {
 	case 'o':
-		if _, _, err := SplitNameValue(val); err != nil {
+		if _, _, err := maincf.SplitNameValue(val); err != nil {
 			return fmt.Errorf("invalid \"-o %s\" option value: %s", val, err)
 		}
 	case 'r':

@@ -42,6 +42,8 @@ type Config struct {
 	// OwnerUID, when >= 0, is mail_owner's uid: like Postfix, a session on
 	// an inet socket refuses to run with other privileges (master mode).
 	OwnerUID int
+	// OwnerGID is mail_owner's primary group (used to drop privileges).
+	OwnerGID int
 	// UTF8 is smtputf8_enable (for log texts).
 	UTF8 bool
 }

@@ -1,0 +1,553 @@
+// Package cli is the qmqpd command: it parses the command line (Postfix's
+// daemon options plus our standalone options), loads main.cf, sets up
+// logging and the queue, and runs the server in one of three modes:
+//
+//   - under Postfix's master(8) (-t inet|unix): the master(8) child protocol
+//     on inherited descriptors, exactly like Postfix's qmqpd;
+//   - standalone (--listen, or sockets passed by systemd): a long-running
+//     server with graceful shutdown and configuration reload;
+//   - one connection on stdin/stdout (-S).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/alecthomas/kong"
+	"github.com/qmqpd-go/qmqpd/internal/cleanupclient"
+	"github.com/qmqpd-go/qmqpd/internal/daemonopts"
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/maillog"
+	"github.com/qmqpd-go/qmqpd/internal/master"
+	"github.com/qmqpd-go/qmqpd/internal/qmqpd"
+)
+
+// grammar is the kong command line: Postfix's generic daemon options and
+// our standalone options.
+type grammar struct {
+	daemonopts.Flags `embed:""`
+
+	Listen          []string      `name:"listen" placeholder:"ADDR" help:"Listen on ADDR (host:port, [ipv6]:port, :port or unix:/path); repeatable. Runs qmqpd standalone."`
+	ReadyFile       string        `name:"ready-file" placeholder:"PATH" help:"After binding, write the bound addresses (one per line) to PATH, atomically."`
+	MaxConnections  int           `name:"max-connections" default:"100" help:"Serve at most this many clients at once (standalone)."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"5m" help:"On SIGTERM/SIGINT, wait this long for sessions in progress."`
+
+	Args []string `arg:"" optional:"" passthrough:"" help:"Service arguments (qmqpd takes none)."`
+}
+
+// longWithValue lists our long options that take a separate value.
+var longWithValue = map[string]bool{"listen": true, "ready-file": true, "max-connections": true, "shutdown-timeout": true}
+
+// Env is what Main needs from the process; tests substitute parts.
+type Env struct {
+	Args   []string // os.Args
+	Stdin  *os.File
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	Lookup func(string) (string, bool)
+}
+
+// OSEnv returns the real process environment.
+func OSEnv() Env {
+	return Env{Args: os.Args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Lookup: os.LookupEnv}
+}
+
+// daemon is one run of the command.
+type daemon struct {
+	env      Env
+	procName string
+	g        grammar
+	updates  []string // -i, -m and -o as name=value, in order
+	log      *maillog.Logger
+	cfg      *maincf.Config
+	tag      string
+}
+
+// Main runs qmqpd and returns the exit status.
+func Main(env Env) int {
+	d := &daemon{env: env, procName: "qmqpd"}
+	if len(env.Args) > 0 {
+		d.procName = path.Base(env.Args[0])
+	}
+	d.tag = "postfix/" + d.procName
+	if err := d.run(); err != nil {
+		d.fatal(err.Error())
+		return 1
+	}
+	return 0
+}
+
+// fatal reports a fatal error: to the mail log, and to stderr (unless -V
+// already copies log lines there).
+func (d *daemon) fatal(text string) {
+	if d.log != nil {
+		d.log.Log(maillog.Fatal, text)
+	}
+	if d.log == nil || !d.g.Stderr {
+		fmt.Fprintf(d.env.Stderr, "%s: fatal: %s\n", d.tag, maillog.Printable(text, false))
+	}
+}
+
+func (d *daemon) warn(text string)  { d.logOrStderr(maillog.Warning, text) }
+func (d *daemon) error(text string) { d.logOrStderr(maillog.Error, text) }
+
+func (d *daemon) logOrStderr(level maillog.Level, text string) {
+	if d.log != nil {
+		d.log.Log(level, text)
+		return
+	}
+	fmt.Fprintf(d.env.Stderr, "%s: %s: %s\n", d.tag, level, text)
+}
+
+func (d *daemon) parseArgs() error {
+	args := d.env.Args[1:]
+	updates, optErr := daemonopts.Check(args, longWithValue)
+	d.updates = updates
+	parser, err := kong.New(&d.g, kong.Name(d.procName), kong.Writers(d.env.Stdout, d.env.Stderr),
+		kong.Exit(func(int) {}), kong.Description("Postfix-compatible QMQP server."))
+	if err != nil {
+		return err
+	}
+	if optErr != nil {
+		return optErr
+	}
+	if _, err := parser.Parse(args); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *daemon) run() error {
+	if err := d.parseArgs(); err != nil {
+		// Postfix reads main.cf before it looks at the options, so a broken
+		// main.cf is reported first.
+		if _, lerr := maincf.Load(maincf.Options{Getenv: d.env.Getenv}); lerr != nil {
+			return lerr
+		}
+		return err
+	}
+	g := &d.g
+	service := g.ServiceName
+	if service == "" {
+		service = d.procName
+	}
+	cfg, err := maincf.Load(maincf.Options{
+		Overrides:   d.updates,
+		ProcessName: d.procName,
+		ServiceName: service,
+		Getenv:      d.env.Getenv,
+		Warn:        d.warn,
+	})
+	if err != nil {
+		return err
+	}
+	d.cfg = cfg
+	standalone := len(g.Listen) > 0 || d.env.Getenv("LISTEN_FDS") != ""
+	underMaster := !standalone && !g.Stdio
+	if err := d.openLog(underMaster); err != nil {
+		return err
+	}
+	defer d.log.Close()
+	switch {
+	case g.Stdio:
+		return d.runStdio()
+	case standalone:
+		return d.runStandalone()
+	}
+	return d.runMaster(service)
+}
+
+// openLog sets up the mail log from main.cf: syslog, or maillog_file
+// (through postlogd(8) under master, written directly otherwise).
+func (d *daemon) openLog(underMaster bool) error {
+	get := func(name string) string { v, _ := d.cfg.Get(name); return v }
+	facility := get("syslog_facility")
+	if _, ok := maillog.Facility(facility); !ok {
+		return fmt.Errorf("file %s/main.cf: parameter syslog_facility: unrecognized value: %s", d.cfg.Dir(), facility)
+	}
+	d.tag = get("syslog_name") + "/" + d.procName
+	opts := maillog.Options{
+		Tag:             d.tag,
+		Facility:        facility,
+		Hostname:        get("myhostname"),
+		MaillogFile:     get("maillog_file"),
+		MaillogPrefixes: maincf.SplitList(get("maillog_file_prefixes")),
+	}
+	if opts.MaillogFile != "" && underMaster {
+		opts.PostlogSocket = filepath.Join(get("queue_directory"), "public", get("postlog_service_name"))
+	}
+	if d.g.Stderr {
+		opts.Stderr = d.env.Stderr
+	}
+	if b, err := d.cfg.Bool("smtputf8_enable"); err == nil {
+		opts.UTF8 = b
+	}
+	l, err := maillog.New(opts)
+	if err != nil {
+		return err
+	}
+	d.log = l
+	return nil
+}
+
+// serverConfig builds the session configuration (access lists etc.).
+func (d *daemon) serverConfig(underMaster bool) (*qmqpd.Config, error) {
+	return qmqpd.ConfigFromMainCF(d.cfg, underMaster, qmqpd.Reporter{Warn: d.warn, Error: d.error})
+}
+
+// queuer returns the configured Queuer; queueDir is where paths start
+// ("" when the process already runs inside the queue directory).
+func (d *daemon) queuer(underMaster bool, queueDir string) (qmqpd.Queuer, error) {
+	mode, err := qmqpd.CleanupMode(d.cfg, underMaster)
+	if err != nil {
+		return nil, err
+	}
+	switch mode {
+	case qmqpd.ModeService:
+		name, err := d.cfg.Get("cleanup_service_name")
+		if err != nil {
+			return nil, err
+		}
+		ipc, err := d.cfg.Time("ipc_timeout", time.Second, 0)
+		if err != nil {
+			return nil, err
+		}
+		return qmqpd.ServiceQueuer{Client: &cleanupclient.Client{
+			Path:    filepath.Join(queueDir, "public", name),
+			Timeout: ipc,
+		}}, nil
+	}
+	return newBuiltinQueuer(d.cfg, queueDir)
+}
+
+// runMaster is the master(8) child: Postfix's single_server skeleton.
+func (d *daemon) runMaster(service string) error {
+	g := &d.g
+	if !g.NoDetach && isatty(d.env.Stdin) {
+		return errors.New("do not run this command by hand")
+	}
+	transport, err := g.TransportType()
+	if err != nil {
+		return err
+	}
+	if transport == daemonopts.Pass {
+		return fmt.Errorf("unsupported transport type: %s", g.Transport)
+	}
+	genText, genSet := d.env.Lookup("GENERATION")
+	gen, err := daemonopts.Generation(genText, genSet)
+	if err != nil {
+		return err
+	}
+	var lock *os.File
+	if !g.Alone {
+		if lock, err = master.OpenLock(master.LockPath(string(transport), service)); err != nil {
+			return err
+		}
+	}
+	queueDir, err := d.cfg.Get("queue_directory")
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(queueDir); err != nil {
+		return fmt.Errorf("chdir(\"%s\"): %s", queueDir, errnoText(err))
+	}
+	scfg, err := d.serverConfig(true)
+	if err != nil {
+		return err
+	}
+	if g.Chroot {
+		if err := syscall.Chroot(queueDir); err != nil {
+			return fmt.Errorf("chroot(%s): %s", queueDir, errnoText(err))
+		}
+		if err := os.Chdir("/"); err != nil {
+			return fmt.Errorf("chdir(/): %s", errnoText(err))
+		}
+	}
+	if g.Unprivileged {
+		if err := dropPrivileges(scfg.OwnerUID, scfg.OwnerGID); err != nil {
+			return err
+		}
+	}
+	if len(g.Args) > 0 {
+		return fmt.Errorf("unexpected command-line argument: %s", g.Args[0])
+	}
+	q, err := d.queuer(true, "")
+	if err != nil {
+		return err
+	}
+	maxUse, err := d.cfg.Int("max_use", 0, 0)
+	if err != nil {
+		return err
+	}
+	maxIdle, err := d.cfg.Time("max_idle", 0, 0)
+	if err != nil {
+		return err
+	}
+	srv := qmqpd.NewServer(scfg, q, d.log)
+	master.CloseOnExecInherited()
+	var fatal error
+	_, err = master.Run(master.Config{
+		ListenFDs:  master.ListenFDs(max(g.Sockets, 1)),
+		StatusFD:   master.StatusFD,
+		Lock:       lock,
+		Generation: gen,
+		MaxUse:     maxUse,
+		MaxIdle:    maxIdle,
+		Accepted: func(c net.Conn) {
+			if err := srv.ServeConn(c); err != nil && fatal == nil {
+				fatal = err
+			}
+		},
+		PreAccept: func() bool { return fatal == nil },
+		Errorf:    func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
+	})
+	if fatal != nil {
+		return fatal
+	}
+	return err
+}
+
+func dropPrivileges(uid, gid int) error {
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return fmt.Errorf("setgroups(1, &%d): %s", gid, errnoText(err))
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("setgid(%d): %s", gid, errnoText(err))
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("setuid(%d): %s", uid, errnoText(err))
+	}
+	return nil
+}
+
+// runStdio serves one client on stdin/stdout (-S).
+func (d *daemon) runStdio() error {
+	queueDir, err := d.cfg.Get("queue_directory")
+	if err != nil {
+		return err
+	}
+	scfg, err := d.serverConfig(false)
+	if err != nil {
+		return err
+	}
+	if len(d.g.Args) > 0 {
+		return fmt.Errorf("unexpected command-line argument: %s", d.g.Args[0])
+	}
+	q, err := d.queuer(false, queueDir)
+	if err != nil {
+		return err
+	}
+	srv := qmqpd.NewServer(scfg, q, d.log)
+	return srv.ServeConn(&stdioConn{in: d.env.Stdin, out: d.env.Stdout})
+}
+
+// runStandalone is the long-running server of our own.
+func (d *daemon) runStandalone() error {
+	queueDir, err := d.cfg.Get("queue_directory")
+	if err != nil {
+		return err
+	}
+	scfg, err := d.serverConfig(false)
+	if err != nil {
+		return err
+	}
+	if len(d.g.Args) > 0 {
+		return fmt.Errorf("unexpected command-line argument: %s", d.g.Args[0])
+	}
+	q, err := d.queuer(false, queueDir)
+	if err != nil {
+		return err
+	}
+	listeners, err := d.listeners()
+	if err != nil {
+		return err
+	}
+	srv := qmqpd.NewServer(scfg, q, d.log)
+	srv.MaxConnections = d.g.MaxConnections
+	srv.OnQueueError = func(err error) { d.error(fmt.Sprintf("unable to open a queue file: %v", err)) }
+	srv.OnFatal = func(text string) { d.error(text) }
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	served := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { served <- srv.Serve(l) }()
+	}
+	var addrs []string
+	for _, l := range listeners {
+		addrs = append(addrs, listenerName(l))
+	}
+	d.log.Infof("daemon started -- configuration %s, listening on %s", d.cfg.Dir(), strings.Join(addrs, " "))
+	if d.g.ReadyFile != "" {
+		if err := writeAtomic(d.g.ReadyFile, strings.Join(addrs, "\n")+"\n"); err != nil {
+			srv.Close()
+			return fmt.Errorf("write %s: %v", d.g.ReadyFile, err)
+		}
+	}
+	running := len(listeners)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload(srv)
+				continue
+			}
+			d.log.Infof("terminating on signal %d", sig.(syscall.Signal))
+			ctx, cancel := context.WithTimeout(context.Background(), d.g.ShutdownTimeout)
+			err := srv.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				d.warn(fmt.Sprintf("shutdown: %v", err))
+			}
+			return nil
+		case err := <-served:
+			running--
+			if !errors.Is(err, qmqpd.ErrServerClosed) {
+				srv.Close()
+				return fmt.Errorf("accept: %v", err)
+			}
+			if running == 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// reload re-reads main.cf (SIGHUP); sessions that start afterwards use the
+// new settings. A broken configuration is reported and the old one kept.
+func (d *daemon) reload(srv *qmqpd.Server) {
+	service, _ := d.cfg.Get("service_name")
+	cfg, err := maincf.Load(maincf.Options{
+		Overrides:   d.updates,
+		ProcessName: d.procName,
+		ServiceName: service,
+		Getenv:      d.env.Getenv,
+		Warn:        d.warn,
+	})
+	if err == nil {
+		old := d.cfg
+		d.cfg = cfg
+		var scfg *qmqpd.Config
+		if scfg, err = d.serverConfig(false); err == nil {
+			srv.SetConfig(scfg)
+			d.log.Infof("reload -- configuration %s", cfg.Dir())
+			return
+		}
+		d.cfg = old
+	}
+	d.error(fmt.Sprintf("reload failed, keeping the old configuration: %v", err))
+}
+
+func listenerName(l net.Listener) string {
+	if a, ok := l.Addr().(*net.UnixAddr); ok {
+		return "unix:" + a.Name
+	}
+	return l.Addr().String()
+}
+
+// listeners opens the --listen addresses and the sockets systemd passed.
+func (d *daemon) listeners() ([]net.Listener, error) {
+	var out []net.Listener
+	fail := func(err error) ([]net.Listener, error) {
+		for _, l := range out {
+			l.Close()
+		}
+		return nil, err
+	}
+	if n := d.env.Getenv("LISTEN_FDS"); n != "" {
+		count, err := strconv.Atoi(n)
+		pid := d.env.Getenv("LISTEN_PID")
+		if err != nil || count < 1 || (pid != "" && pid != strconv.Itoa(os.Getpid())) {
+			return fail(fmt.Errorf("bad socket activation environment: LISTEN_FDS=%s LISTEN_PID=%s", n, pid))
+		}
+		for fd := 3; fd < 3+count; fd++ {
+			f := os.NewFile(uintptr(fd), "LISTEN_FD_"+strconv.Itoa(fd))
+			l, err := net.FileListener(f)
+			f.Close()
+			if err != nil {
+				return fail(fmt.Errorf("socket activation: descriptor %d: %v", fd, err))
+			}
+			out = append(out, l)
+		}
+		os.Unsetenv("LISTEN_FDS")
+		os.Unsetenv("LISTEN_PID")
+		os.Unsetenv("LISTEN_FDNAMES")
+	}
+	for _, a := range d.g.Listen {
+		network, addr := ListenAddress(a)
+		if network == "unix" {
+			// A stale socket from an earlier run would make bind fail.
+			if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+				os.Remove(addr)
+			}
+		}
+		l, err := net.Listen(network, addr)
+		if err != nil {
+			return fail(fmt.Errorf("listen on %s: %v", a, err))
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// ListenAddress turns a --listen value into a network and address:
+// "unix:/path", "host:port", "[v6]:port", ":port" or a bare port.
+func ListenAddress(a string) (network, addr string) {
+	if p, ok := strings.CutPrefix(a, "unix:"); ok {
+		return "unix", p
+	}
+	if _, err := strconv.Atoi(a); err == nil {
+		return "tcp", ":" + a
+	}
+	return "tcp", a
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path, data string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func errnoText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	s := err.Error()
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s
+}
+
+// isatty reports whether f is a terminal.
+func isatty(f *os.File) bool {
+	if f == nil {
+		return false
+	}
+	var t syscall.Termios
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
+	return errno == 0
+}

@@ -1,0 +1,140 @@
+package qmqpd
+
+import (
+	"fmt"
+	"os/user"
+	"strconv"
+	"time"
+
+	"github.com/qmqpd-go/qmqpd/internal/dict"
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/matchlist"
+)
+
+// CleanupModeParam is the main.cf parameter (our addition) that chooses
+// where messages go: "service" (Postfix's cleanup(8) over
+// public/$cleanup_service_name) or "builtin" (the project's own cleanup
+// writes the queue file). Empty means "service" under master(8) and
+// "builtin" when the daemon runs standalone.
+const CleanupModeParam = "qmqpd_cleanup_mode"
+
+// Cleanup modes.
+const (
+	ModeService = "service"
+	ModeBuiltin = "builtin"
+)
+
+// Reporter receives Postfix's warning and error texts while a
+// configuration is built (list syntax, table problems).
+type Reporter struct {
+	Warn  func(text string)
+	Error func(text string)
+}
+
+// ConfigFromMainCF builds a session Config from main.cf and -o overrides, in
+// the order and with the checks of Postfix's qmqpd. master tells whether
+// the daemon runs under master(8) (then it insists on mail_owner's
+// privileges, as Postfix does). Errors are Postfix's fatal texts.
+func ConfigFromMainCF(c *maincf.Config, master bool, rep Reporter) (*Config, error) {
+	cfg := &Config{OwnerUID: -1}
+	var err error
+	get := func(name string) string {
+		if err != nil {
+			return ""
+		}
+		var v string
+		v, err = c.Get(name)
+		return v
+	}
+	cfg.InetProtocols = get("inet_protocols")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.IPv4, cfg.IPv6, err = InetProtocols(cfg.InetProtocols); err != nil {
+		return nil, err
+	}
+	cfg.Hostname = get("myhostname")
+	cfg.MailName = get("mail_name")
+	cfg.ContentFilter = get("content_filter")
+	cfg.VERPFilter = get("verp_delimiter_filter")
+	receiveOverride := get("receive_override_options")
+	autodetect := get("smtputf8_autodetect_classes")
+	authorized := get("qmqpd_authorized_clients")
+	debugPeers := get("debug_peer_list")
+	parentStyle := get("parent_domain_matches_subdomains")
+	owner := get("mail_owner")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MessageSizeLimit, err = c.Long("message_size_limit", 0, 0); err != nil {
+		return nil, err
+	}
+	if cfg.LineLengthLimit, err = c.Int("line_length_limit", 512, 0); err != nil {
+		return nil, err
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{
+		{"soft_bounce", &cfg.SoftBounce},
+		{"smtputf8_enable", &cfg.UTF8},
+		{"qmqpd_client_port_logging", &cfg.PortLogging},
+	} {
+		if *b.dst, err = c.Bool(b.name); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Timeout, err = c.Time("qmqpd_timeout", time.Second, 0); err != nil {
+		return nil, err
+	}
+	if cfg.ErrorDelay, err = c.Time("qmqpd_error_delay", 0, 0); err != nil {
+		return nil, err
+	}
+	if master {
+		u, uerr := user.Lookup(owner)
+		if uerr != nil {
+			return nil, fmt.Errorf("file %s/main.cf: parameter mail_owner: unknown user name value: %s", c.Dir(), owner)
+		}
+		cfg.OwnerUID, _ = strconv.Atoi(u.Uid)
+		cfg.OwnerGID, _ = strconv.Atoi(u.Gid)
+		if cfg.OwnerUID == 0 {
+			return nil, fmt.Errorf("file %s/main.cf: parameter mail_owner: user %s has privileged user ID", c.Dir(), owner)
+		}
+	}
+	reg := dict.NewRegistry(rep.Warn)
+	reg.Error = rep.Error
+	if debugPeers != "" {
+		l, err := matchlist.New("debug_peer_list", debugPeers, matchlist.ParentStyle("debug_peer_list", parentStyle), reg, rep.Warn)
+		if err != nil {
+			return nil, err
+		}
+		cfg.DebugPeers = l
+	}
+	l, err := matchlist.New("qmqpd_authorized_clients", authorized, matchlist.ParentStyle("qmqpd_authorized_clients", parentStyle), reg, rep.Warn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Authorized = l
+	if cfg.CleanupFlags, err = CleanupFlags(receiveOverride, autodetect); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// CleanupMode returns the effective qmqpd_cleanup_mode.
+func CleanupMode(c *maincf.Config, master bool) (string, error) {
+	v, err := c.Get(CleanupModeParam)
+	if err != nil {
+		return "", err
+	}
+	switch v {
+	case "":
+		if master {
+			return ModeService, nil
+		}
+		return ModeBuiltin, nil
+	case ModeService, ModeBuiltin:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown %s value \"%s\" in \"%s\"", CleanupModeParam, v, v)
+}
