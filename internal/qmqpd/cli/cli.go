@@ -28,8 +28,8 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/qmqpd-go/qmqpd/internal/cleanupclient"
 	"github.com/qmqpd-go/qmqpd/internal/daemonopts"
-	"github.com/qmqpd-go/qmqpd/internal/maincf"
 	"github.com/qmqpd-go/qmqpd/internal/maillog"
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
 	"github.com/qmqpd-go/qmqpd/internal/master"
 	"github.com/qmqpd-go/qmqpd/internal/qmqpd"
 )
