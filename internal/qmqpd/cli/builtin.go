@@ -1,13 +1,73 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
 	"github.com/qmqpd-go/qmqpd/internal/qmqpd"
 )
 
-// newBuiltinQueuer returns the built-in cleanup writing into queueDir.
-func newBuiltinQueuer(c *maincf.Config, queueDir string) (qmqpd.Queuer, error) {
-	return nil, errors.New("qmqpd_cleanup_mode = builtin is not available in this build")
+// newBuiltinQueuer returns the built-in cleanup writing into queueDir ("" =
+// the current directory, which is the queue directory under master(8)).
+// Standalone, it first creates the queue directories it needs.
+func (d *daemon) newBuiltinQueuer(c *maincf.Config, queueDir string, standalone bool) (qmqpd.Queuer, error) {
+	if standalone {
+		if err := makeQueueDirs(queueDir); err != nil {
+			return nil, err
+		}
+	}
+	return qmqpd.NewBuiltinQueuer(c, qmqpd.BuiltinOptions{
+		QueueDir:    queueDir,
+		QuietWakeup: standalone,
+		Log:         d.log,
+	})
+}
+
+// queueDirs are the directories below queue_directory that the built-in
+// cleanup uses, with the modes of Postfix's postfix-files: incoming holds
+// the new queue files, public the queue manager's wakeup endpoint.
+var queueDirs = []struct {
+	name string
+	mode os.FileMode
+}{
+	{"incoming", 0o700},
+	{"public", 0o710},
+}
+
+// makeQueueDirs creates queue_directory (mode 0755, like Postfix) and the
+// subdirectories in queueDirs when they are missing. Existing directories
+// are left alone.
+func makeQueueDirs(queueDir string) error {
+	if err := mkdirMode(queueDir, 0o755, true); err != nil {
+		return err
+	}
+	for _, d := range queueDirs {
+		if err := mkdirMode(filepath.Join(queueDir, d.name), d.mode, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mkdirMode(path string, mode os.FileMode, parents bool) error {
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s: not a directory", path)
+		}
+		return nil
+	}
+	mk := os.Mkdir
+	if parents {
+		mk = os.MkdirAll
+	}
+	if err := mk(path, mode); err != nil {
+		return fmt.Errorf("create directory %s: %s", path, errnoText(err))
+	}
+	// The umask may have removed bits; set the exact mode.
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("chmod %s: %s", path, errnoText(err))
+	}
+	return nil
 }

@@ -211,17 +211,21 @@ func (d *daemon) serverConfig(underMaster bool) (*qmqpd.Config, error) {
 // queuer returns the configured Queuer; queueDir is where paths start
 // ("" when the process already runs inside the queue directory).
 func (d *daemon) queuer(underMaster bool, queueDir string) (qmqpd.Queuer, error) {
-	mode, err := qmqpd.CleanupMode(d.cfg, underMaster)
+	return d.queuerFor(d.cfg, underMaster, queueDir)
+}
+
+func (d *daemon) queuerFor(cfg *maincf.Config, underMaster bool, queueDir string) (qmqpd.Queuer, error) {
+	mode, err := qmqpd.CleanupMode(cfg, underMaster)
 	if err != nil {
 		return nil, err
 	}
 	switch mode {
 	case qmqpd.ModeService:
-		name, err := d.cfg.Get("cleanup_service_name")
+		name, err := cfg.Get("cleanup_service_name")
 		if err != nil {
 			return nil, err
 		}
-		ipc, err := d.cfg.Time("ipc_timeout", time.Second, 0)
+		ipc, err := cfg.Time("ipc_timeout", time.Second, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -230,7 +234,7 @@ func (d *daemon) queuer(underMaster bool, queueDir string) (qmqpd.Queuer, error)
 			Timeout: ipc,
 		}}, nil
 	}
-	return newBuiltinQueuer(d.cfg, queueDir)
+	return d.newBuiltinQueuer(cfg, queueDir, !underMaster)
 }
 
 // runMaster is the master(8) child: Postfix's single_server skeleton.

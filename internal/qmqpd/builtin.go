@@ -1,0 +1,92 @@
+package qmqpd
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/qmqpd-go/qmqpd/internal/cleanup"
+	"github.com/qmqpd-go/qmqpd/internal/maillog"
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/queuefile"
+)
+
+// BuiltinQueuer queues through the project's own cleanup (package
+// cleanup): the queue file is written directly into
+// $queue_directory/incoming.
+type BuiltinQueuer struct {
+	Cleanup *cleanup.Cleanup
+}
+
+// Open implements Queuer.
+func (q BuiltinQueuer) Open(ctx context.Context, flags int) (Queued, error) {
+	st, err := q.Cleanup.Open(ctx, flags)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// BuiltinOptions tune NewBuiltinQueuer.
+type BuiltinOptions struct {
+	// QueueDir is where queue paths start: $queue_directory, or "" when
+	// the process already runs inside the queue directory (master mode,
+	// possibly chrooted).
+	QueueDir string
+	// QuietWakeup skips the queue manager wakeup, without a warning, when
+	// public/qmgr does not exist (standalone, no Postfix running).
+	QuietWakeup bool
+	// Log receives cleanup's log lines (nil discards them).
+	Log Logger
+}
+
+// NewBuiltinQueuer builds the built-in cleanup from main.cf. Errors are
+// Postfix's fatal texts for bad parameter values.
+func NewBuiltinQueuer(c *maincf.Config, opts BuiltinOptions) (*BuiltinQueuer, error) {
+	settings, err := cleanup.SettingsFromConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	depth, err := c.Int("hash_queue_depth", 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	names, err := c.Get("hash_queue_names")
+	if err != nil {
+		return nil, err
+	}
+	q := &queuefile.Queue{
+		Dir:       opts.QueueDir,
+		LongIDs:   settings.EnableLongQueueIDs,
+		HashDepth: depth,
+		Hashed:    queuefile.HashedQueue(names, queuefile.QueueIncoming),
+	}
+	var store cleanup.Store = cleanup.QueueStore{Queue: q}
+	if opts.QuietWakeup {
+		store = quietStore{cleanup.QueueStore{Queue: q}}
+	}
+	cl := &cleanup.Cleanup{Settings: settings, Store: store}
+	if l := opts.Log; l != nil {
+		cl.Log = func(warning bool, text string) {
+			level := maillog.Info
+			if warning {
+				level = maillog.Warning
+			}
+			l.Log(level, text)
+		}
+	}
+	return &BuiltinQueuer{Cleanup: cl}, nil
+}
+
+// quietStore wakes the queue manager only when there is one.
+type quietStore struct{ cleanup.QueueStore }
+
+// WakeQmgr implements cleanup.Waker.
+func (s quietStore) WakeQmgr() error {
+	if _, err := os.Stat(filepath.Join(s.Queue.Dir, "public", "qmgr")); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return s.QueueStore.WakeQmgr()
+}
