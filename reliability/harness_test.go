@@ -113,12 +113,12 @@ type env struct {
 
 // opts change the server setup.
 type opts struct {
-	dir        string         // queue directory ("" = a new temporary one)
-	authorized string         // qmqpd_authorized_clients ("" = 127.0.0.0/8)
-	timeout    time.Duration  // qmqpd_timeout (default 10s)
-	maxConns   int            // MaxConnections
-	fs         queuefile.FS   // file system (nil = real)
-	queuer     qmqpd.Queuer   // replaces the built-in cleanup
+	dir        string        // queue directory ("" = a new temporary one)
+	authorized string        // qmqpd_authorized_clients ("" = 127.0.0.0/8)
+	timeout    time.Duration // qmqpd_timeout (default 10s)
+	maxConns   int           // MaxConnections
+	fs         queuefile.FS  // file system (nil = real)
+	queuer     qmqpd.Queuer  // replaces the built-in cleanup
 	settings   func(*cleanup.Settings)
 	cfg        func(*qmqpd.Config)
 	noQueueErr bool // leave OnQueueError unset (Postfix's fatal behaviour)
