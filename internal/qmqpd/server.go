@@ -43,7 +43,8 @@ type Server struct {
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
 
-	cfg atomic.Pointer[Config]
+	cfg    atomic.Pointer[Config]
+	queuer atomic.Pointer[queuerBox]
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -63,6 +64,20 @@ func NewServer(cfg *Config, q Queuer, log Logger) *Server {
 // SetConfig replaces the configuration; sessions that start afterwards use
 // it (main.cf reload).
 func (s *Server) SetConfig(cfg *Config) { s.cfg.Store(cfg) }
+
+// SetQueuer replaces Queuer for sessions that start afterwards (main.cf
+// reload); it is safe to call while the server runs.
+func (s *Server) SetQueuer(q Queuer) { s.queuer.Store(&queuerBox{q}) }
+
+type queuerBox struct{ q Queuer }
+
+// currentQueuer is the Queuer a new session uses.
+func (s *Server) currentQueuer() Queuer {
+	if b := s.queuer.Load(); b != nil {
+		return b.q
+	}
+	return s.Queuer
+}
 
 // Config returns the current configuration.
 func (s *Server) Config() *Config { return s.cfg.Load() }

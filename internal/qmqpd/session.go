@@ -137,7 +137,7 @@ func (s *session) ioFailure(err error) {
 // receive handles an authorized client: open the queue file first, then
 // read the packet while passing records on, then finish and reply.
 func (s *session) receive() {
-	q, err := s.srv.Queuer.Open(s.ctx, s.cfg.CleanupFlags)
+	q, err := s.srv.currentQueuer().Open(s.ctx, s.cfg.CleanupFlags)
 	if err != nil {
 		s.fatal = &FatalError{Text: "unable to connect to the public cleanup service"}
 		if s.srv.OnQueueError != nil {

@@ -40,7 +40,11 @@ var queueDirs = []struct {
 // subdirectories in queueDirs when they are missing. Existing directories
 // are left alone.
 func makeQueueDirs(queueDir string) error {
-	if err := mkdirMode(queueDir, 0o755, true); err != nil {
+	root := queueDir
+	if root == "" {
+		root = "."
+	}
+	if err := mkdirMode(root, 0o755, true); err != nil {
 		return err
 	}
 	for _, d := range queueDirs {

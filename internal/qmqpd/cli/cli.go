@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,7 @@ type grammar struct {
 	daemonopts.Flags `embed:""`
 
 	Listen          []string      `name:"listen" placeholder:"ADDR" help:"Listen on ADDR (host:port, [ipv6]:port, :port or unix:/path); repeatable. Runs qmqpd standalone."`
+	ConfigDir       string        `name:"config" placeholder:"DIR" help:"Read main.cf from DIR (default: $MAIL_CONFIG, else /etc/postfix). -c is Postfix's chroot option."`
 	ReadyFile       string        `name:"ready-file" placeholder:"PATH" help:"After binding, write the bound addresses (one per line) to PATH, atomically."`
 	MaxConnections  int           `name:"max-connections" default:"100" help:"Serve at most this many clients at once (standalone)."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"5m" help:"On SIGTERM/SIGINT, wait this long for sessions in progress."`
@@ -48,7 +50,7 @@ type grammar struct {
 }
 
 // longWithValue lists our long options that take a separate value.
-var longWithValue = map[string]bool{"listen": true, "ready-file": true, "max-connections": true, "shutdown-timeout": true}
+var longWithValue = map[string]bool{"listen": true, "config": true, "ready-file": true, "max-connections": true, "shutdown-timeout": true}
 
 // Env is what Main needs from the process; tests substitute parts.
 type Env struct {
@@ -71,6 +73,7 @@ type daemon struct {
 	procName string
 	g        grammar
 	updates  []string // -i, -m and -o as name=value, in order
+	queueDir string   // the queue directory as the standalone server sees it
 	log      *maillog.Logger
 	cfg      *maincf.Config
 	tag      string
@@ -83,8 +86,14 @@ func Main(env Env) int {
 		d.procName = path.Base(env.Args[0])
 	}
 	d.tag = "postfix/" + d.procName
-	if err := d.run(); err != nil {
+	err := d.run()
+	if err != nil {
 		d.fatal(err.Error())
+	}
+	if d.log != nil {
+		d.log.Close()
+	}
+	if err != nil {
 		return 1
 	}
 	return 0
@@ -134,7 +143,7 @@ func (d *daemon) run() error {
 	if err := d.parseArgs(); err != nil {
 		// Postfix reads main.cf before it looks at the options, so a broken
 		// main.cf is reported first.
-		if _, lerr := maincf.Load(maincf.Options{Getenv: d.env.Getenv}); lerr != nil {
+		if _, lerr := maincf.Load(maincf.Options{ConfigDir: d.g.ConfigDir, Getenv: d.env.Getenv}); lerr != nil {
 			return lerr
 		}
 		return err
@@ -145,6 +154,7 @@ func (d *daemon) run() error {
 		service = d.procName
 	}
 	cfg, err := maincf.Load(maincf.Options{
+		ConfigDir:   d.g.ConfigDir,
 		Overrides:   d.updates,
 		ProcessName: d.procName,
 		ServiceName: service,
@@ -160,7 +170,6 @@ func (d *daemon) run() error {
 	if err := d.openLog(underMaster); err != nil {
 		return err
 	}
-	defer d.log.Close()
 	switch {
 	case g.Stdio:
 		return d.runStdio()
@@ -324,6 +333,58 @@ func (d *daemon) runMaster(service string) error {
 	return err
 }
 
+// confine applies -c and -u to the standalone server: it creates the queue
+// directories (owned by mail_owner with -u), enters the queue directory,
+// chroots to it with -c and drops to mail_owner's privileges with -u. It
+// returns the queue directory as seen afterwards ("" inside the chroot).
+// Inside a chroot, SIGHUP cannot re-read main.cf (as with Postfix, whose
+// chrooted daemons are restarted instead).
+func (d *daemon) confine(queueDir string) (string, error) {
+	uid, gid := -1, -1
+	if d.g.Unprivileged {
+		owner, err := d.cfg.Get("mail_owner")
+		if err != nil {
+			return "", err
+		}
+		u, err := user.Lookup(owner)
+		if err != nil {
+			return "", fmt.Errorf("file %s/main.cf: parameter mail_owner: unknown user name value: %s", d.cfg.Dir(), owner)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	if mode, err := qmqpd.CleanupMode(d.cfg, false); err == nil && mode == qmqpd.ModeBuiltin {
+		if err := makeQueueDirs(queueDir); err != nil {
+			return "", err
+		}
+		if uid >= 0 {
+			for _, sub := range queueDirs {
+				if err := os.Chown(filepath.Join(queueDir, sub.name), uid, gid); err != nil {
+					return "", fmt.Errorf("chown %s: %s", filepath.Join(queueDir, sub.name), errnoText(err))
+				}
+			}
+		}
+	}
+	if err := os.Chdir(queueDir); err != nil {
+		return "", fmt.Errorf("chdir(\"%s\"): %s", queueDir, errnoText(err))
+	}
+	if d.g.Chroot {
+		if err := syscall.Chroot(queueDir); err != nil {
+			return "", fmt.Errorf("chroot(%s): %s", queueDir, errnoText(err))
+		}
+		if err := os.Chdir("/"); err != nil {
+			return "", fmt.Errorf("chdir(/): %s", errnoText(err))
+		}
+		queueDir = ""
+	}
+	if uid >= 0 {
+		if err := dropPrivileges(uid, gid); err != nil {
+			return "", err
+		}
+	}
+	return queueDir, nil
+}
+
 func dropPrivileges(uid, gid int) error {
 	if err := syscall.Setgroups([]int{gid}); err != nil {
 		return fmt.Errorf("setgroups(1, &%d): %s", gid, errnoText(err))
@@ -371,14 +432,28 @@ func (d *daemon) runStandalone() error {
 	if len(d.g.Args) > 0 {
 		return fmt.Errorf("unexpected command-line argument: %s", d.g.Args[0])
 	}
-	q, err := d.queuer(false, queueDir)
-	if err != nil {
-		return err
-	}
+	// Bind first: the addresses may need privileges that -u gives up.
 	listeners, err := d.listeners()
 	if err != nil {
 		return err
 	}
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	if d.g.Chroot || d.g.Unprivileged {
+		if queueDir, err = d.confine(queueDir); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	q, err := d.queuer(false, queueDir)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	d.queueDir = queueDir
 	srv := qmqpd.NewServer(scfg, q, d.log)
 	srv.MaxConnections = d.g.MaxConnections
 	srv.OnQueueError = func(err error) { d.error(fmt.Sprintf("unable to open a queue file: %v", err)) }
@@ -437,6 +512,7 @@ func (d *daemon) runStandalone() error {
 func (d *daemon) reload(srv *qmqpd.Server) {
 	service, _ := d.cfg.Get("service_name")
 	cfg, err := maincf.Load(maincf.Options{
+		ConfigDir:   d.g.ConfigDir,
 		Overrides:   d.updates,
 		ProcessName: d.procName,
 		ServiceName: service,
@@ -447,7 +523,12 @@ func (d *daemon) reload(srv *qmqpd.Server) {
 		old := d.cfg
 		d.cfg = cfg
 		var scfg *qmqpd.Config
+		var q qmqpd.Queuer
 		if scfg, err = d.serverConfig(false); err == nil {
+			q, err = d.queuer(false, d.queueDir)
+		}
+		if err == nil {
+			srv.SetQueuer(q)
 			srv.SetConfig(scfg)
 			d.log.Infof("reload -- configuration %s", cfg.Dir())
 			return
@@ -476,8 +557,13 @@ func (d *daemon) listeners() ([]net.Listener, error) {
 	if n := d.env.Getenv("LISTEN_FDS"); n != "" {
 		count, err := strconv.Atoi(n)
 		pid := d.env.Getenv("LISTEN_PID")
-		if err != nil || count < 1 || (pid != "" && pid != strconv.Itoa(os.Getpid())) {
-			return fail(fmt.Errorf("bad socket activation environment: LISTEN_FDS=%s LISTEN_PID=%s", n, pid))
+		if err != nil || count < 1 {
+			return fail(fmt.Errorf("bad socket activation environment: LISTEN_FDS=%s", n))
+		}
+		if pid != "" && pid != strconv.Itoa(os.Getpid()) {
+			// As sd_listen_fds(3): the sockets were meant for another
+			// process (LISTEN_PID names it); take none of them.
+			count = 0
 		}
 		for fd := 3; fd < 3+count; fd++ {
 			f := os.NewFile(uintptr(fd), "LISTEN_FD_"+strconv.Itoa(fd))
@@ -505,6 +591,9 @@ func (d *daemon) listeners() ([]net.Listener, error) {
 			return fail(fmt.Errorf("listen on %s: %v", a, err))
 		}
 		out = append(out, l)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no listening sockets: give --listen ADDR, or run under master(8) or systemd socket activation")
 	}
 	return out, nil
 }
