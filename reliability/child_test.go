@@ -20,7 +20,7 @@ import (
 // its own process without a separate build step.
 const (
 	childEnv      = "RELIAB_CHILD"
-	childArgsEnv  = "RELIAB_CHILD_ARGS"  // NUL-separated arguments after argv[0]
+	childArgsEnv  = "RELIAB_CHILD_ARGS"  // US-separated (0x1f) arguments after argv[0]
 	childFsizeEnv = "RELIAB_CHILD_FSIZE" // RLIMIT_FSIZE in bytes, if set
 )
 
@@ -40,7 +40,7 @@ func childMain() int {
 	}
 	args := []string{os.Getenv(childEnv)}
 	if a := os.Getenv(childArgsEnv); a != "" {
-		args = append(args, strings.Split(a, "\x00")...)
+		args = append(args, strings.Split(a, "\x1f")...)
 	}
 	env := cli.OSEnv()
 	env.Args = args
@@ -75,6 +75,7 @@ func childConf(t testing.TB, queueDir string, extra ...string) (confDir, logFile
 		"qmqpd_error_delay = 0s",
 		"qmqpd_cleanup_mode = builtin",
 		"maillog_file = " + logFile,
+		"maillog_file_prefixes = /",
 		"smtputf8_enable = no",
 	}
 	lines = append(lines, extra...)
@@ -93,7 +94,7 @@ func startChild(t testing.TB, queueDir, confDir, logFile string, env []string, s
 	os.Remove(ready)
 	all := append([]string{"--listen", "127.0.0.1:0", "--ready-file", ready}, args...)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=qmqpd", childArgsEnv+"="+strings.Join(all, "\x00"), "MAIL_CONFIG="+confDir)
+	cmd.Env = append(os.Environ(), childEnv+"=qmqpd", childArgsEnv+"="+strings.Join(all, "\x1f"), "MAIL_CONFIG="+confDir)
 	cmd.Env = append(cmd.Env, env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
