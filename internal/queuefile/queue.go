@@ -71,6 +71,10 @@ type Queue struct {
 	Now func() time.Time
 	// PID goes into temporary file names (0 = os.Getpid()).
 	PID int
+	// Syncer, when set, makes committed files durable in batches shared
+	// with concurrent commits (see Syncer). nil = each Commit fsyncs its
+	// own file, as Postfix's cleanup does.
+	Syncer *Syncer
 }
 
 // Modes of a queue file while it is written and once it is ready. qmgr
@@ -122,6 +126,9 @@ type File struct {
 	lw    *limitWriter
 	w     *Writer
 	state int
+	// newDirParents are the parents of hash directories Create made; their
+	// entries must be durable too.
+	newDirParents []string
 }
 
 const (
@@ -176,6 +183,7 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		}
 	}
 	t := now
+	var made []string
 	for tries := 0; ; tries++ {
 		if t.IsZero() || tries > 0 {
 			t = q.now()
@@ -184,7 +192,7 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		path := q.Path(q.name(), id)
 		err = fsys.Rename(temp, path)
 		if err == nil {
-			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h}
+			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h, newDirParents: made}
 			f.lw = &limitWriter{h: h}
 			f.w = NewWriter(f.lw)
 			return f, nil
@@ -197,6 +205,9 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return fail(fmt.Errorf("mail_queue_enter: rename %s to %s: %w", temp, path, err))
+		}
+		for d := filepath.Dir(path); d != dir && len(d) > len(dir); d = filepath.Dir(d) {
+			made = append(made, filepath.Dir(d))
 		}
 		if err := fsys.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return fail(fmt.Errorf("mail_queue_enter: rename %s to %s: %w", temp, path, err))
@@ -240,10 +251,10 @@ func (f *File) PatchSize(s Size) error {
 	return err
 }
 
-// Commit makes the file durable and ready: flush, chmod 0700, fsync, close.
-// Only when it returns nil is the message queued; on any error the file has
-// been removed. The error wraps the system error (syscall.EFBIG for a file
-// too large).
+// Commit makes the file durable and ready: flush, chmod 0700, fsync (or a
+// batched sync through q.Syncer), close. Only when it returns nil is the
+// message queued; on any error the file has been removed. The error wraps
+// the system error (syscall.EFBIG for a file too large).
 func (f *File) Commit() error {
 	if f.state != stateOpen {
 		return fmt.Errorf("%s: commit after close", f.ID)
@@ -254,7 +265,11 @@ func (f *File) Commit() error {
 		step, err = "fchmod", f.h.Chmod(ModeReady)
 	}
 	if err == nil {
-		step, err = "fsync", f.h.Sync()
+		if s := f.q.Syncer; s != nil {
+			step, err = "sync", s.commit(f)
+		} else {
+			step, err = "fsync", f.h.Sync()
+		}
 	}
 	if err != nil {
 		_ = f.h.Close()
