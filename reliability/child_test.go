@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,12 +91,39 @@ func childConf(t testing.TB, queueDir string, extra ...string) (confDir, logFile
 // credentials) before it starts.
 func startChild(t testing.TB, queueDir, confDir, logFile string, env []string, setup func(*exec.Cmd), args ...string) *child {
 	t.Helper()
+	return startChildWith(t, false, queueDir, confDir, logFile, env, setup, args...)
+}
+
+// startChildWith is startChild; with socketActivation the listening socket
+// is handed over through LISTEN_FDS instead of --listen and --ready-file.
+func startChildWith(t testing.TB, socketActivation bool, queueDir, confDir, logFile string, env []string, setup func(*exec.Cmd), args ...string) *child {
+	t.Helper()
 	ready := filepath.Join(confDir, "ready")
 	os.Remove(ready)
 	all := append([]string{"--listen", "127.0.0.1:0", "--ready-file", ready}, args...)
+	var activated net.Listener
+	if socketActivation {
+		// The listening socket is passed as systemd does (LISTEN_FDS).
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		activated = l
+		all = args
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=qmqpd", childArgsEnv+"="+strings.Join(all, "\x1f"), "MAIL_CONFIG="+confDir)
 	cmd.Env = append(cmd.Env, env...)
+	if activated != nil {
+		f, err := activated.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		defer activated.Close()
+		cmd.ExtraFiles = []*os.File{f}
+		cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
@@ -113,6 +141,14 @@ func startChild(t testing.TB, queueDir, confDir, logFile string, env []string, s
 			<-c.done
 		}
 	})
+	if activated != nil {
+		c.addr = activated.Addr().String()
+		// Wait until the daemon has taken over the socket.
+		if !settle(func() bool { return strings.Contains(c.logText(), "daemon started") }) {
+			t.Fatalf("qmqpd did not start\n%s\n%s", stderr.String(), c.logText())
+		}
+		return c
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		b, err := os.ReadFile(ready)

@@ -121,8 +121,10 @@ type opts struct {
 	queuer     qmqpd.Queuer  // replaces the built-in cleanup
 	settings   func(*cleanup.Settings)
 	cfg        func(*qmqpd.Config)
-	noQueueErr bool // leave OnQueueError unset (Postfix's fatal behaviour)
-	quietLog   bool // count log lines without keeping them
+	noQueueErr bool             // leave OnQueueError unset (Postfix's fatal behaviour)
+	quietLog   bool             // count log lines without keeping them
+	now        func() time.Time // queue file clock (nil = time.Now)
+	pid        int              // process ID in temporary names (0 = real)
 }
 
 // makeQueue creates the queue directories Postfix has (incoming, public).
@@ -187,7 +189,7 @@ func (noDNS) LookupNetIP(ctx context.Context, network, host string) ([]netip.Add
 }
 
 func newCleanup(dir string, o opts) (*builtin, *queuefile.Queue) {
-	q := &queuefile.Queue{Dir: dir, FS: o.fs}
+	q := &queuefile.Queue{Dir: dir, FS: o.fs, Now: o.now, PID: o.pid}
 	s := cleanup.DefaultSettings("reliab.example.org", "example.org")
 	s.Location = time.UTC
 	if o.settings != nil {
