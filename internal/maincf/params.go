@@ -114,8 +114,19 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// findBuiltin returns the generated table row for name.
-func findBuiltin(name string) (builtinParam, bool) {
+// projectParams are the parameters this project adds to Postfix's: our
+// postconf knows them like built-in parameters (postconf NAME, -d and -n
+// show them without an "unknown parameter" or "unused parameter" warning).
+// Sorted by name.
+var projectParams = [...]builtinParam{
+	// Where qmqpd sends messages: "service" (Postfix's cleanup(8)) or
+	// "builtin" (our own cleanup); empty means service under master(8) and
+	// builtin when qmqpd runs standalone.
+	{"qmqpd_cleanup_mode", "", false},
+}
+
+// findPostfix returns the generated table row for name.
+func findPostfix(name string) (builtinParam, bool) {
 	i := sort.Search(len(builtinTable), func(i int) bool { return builtinTable[i].name >= name })
 	if i < len(builtinTable) && builtinTable[i].name == name {
 		return builtinTable[i], true
@@ -123,10 +134,46 @@ func findBuiltin(name string) (builtinParam, bool) {
 	return builtinParam{}, false
 }
 
-// IsBuiltin reports whether name is a built-in parameter of Postfix.
+// findBuiltin returns the table row for name: a parameter of Postfix or
+// one of the project's own.
+func findBuiltin(name string) (builtinParam, bool) {
+	if p, ok := findPostfix(name); ok {
+		return p, true
+	}
+	for _, p := range projectParams {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return builtinParam{}, false
+}
+
+// IsBuiltin reports whether name is a built-in parameter of Postfix (the
+// project's own parameters are not; see IsProjectParam).
 func IsBuiltin(name string) bool {
-	_, ok := findBuiltin(name)
+	_, ok := findPostfix(name)
 	return ok
+}
+
+// IsProjectParam reports whether name is a parameter that this project
+// adds to Postfix's (qmqpd_cleanup_mode).
+func IsProjectParam(name string) bool {
+	for _, p := range projectParams {
+		if p.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ProjectParams returns the names of the project's own parameters, sorted.
+// Their defaults are available through BuiltinDefault.
+func ProjectParams() []string {
+	out := make([]string, len(projectParams))
+	for i, p := range projectParams {
+		out[i] = p.name
+	}
+	return out
 }
 
 // BuiltinNames returns the names of all built-in parameters, sorted.
@@ -145,10 +192,10 @@ func IsComputedDefault(name string) bool {
 	return ok && p.computed
 }
 
-// BuiltinDefault returns the raw default of a built-in parameter whose
-// default is fixed (as postconf -d prints it; expressions such as
-// "${{$compatibility_level} <level {1} ? {no} : {yes}}" are returned as
-// written). For computed defaults use Defaults.
+// BuiltinDefault returns the raw default of a built-in parameter (of
+// Postfix or of the project) whose default is fixed (as postconf -d prints
+// it; expressions such as "${{$compatibility_level} <level {1} ? {no} :
+// {yes}}" are returned as written). For computed defaults use Defaults.
 func BuiltinDefault(name string) (string, bool) {
 	p, ok := findBuiltin(name)
 	if !ok || p.computed {

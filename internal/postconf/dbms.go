@@ -190,7 +190,7 @@ func (p *program) checkDBMSClient(dbType, file string, suffixes []string) {
 	for _, ll := range maincf.ReadLogicalLines(file, data, p.warn) {
 		name, value, err := maincf.SplitNameValue(ll.Text)
 		if err != nil {
-			panic(fatalf("%s, line %d: %s: \"%s\"", file, ll.Line, err, ll.Text))
+			panic(fatalf("%s, line %d: %s: \"%s\"", file, ll.Line, err, cString(ll.Text)))
 		}
 		if old, ok := d.get(name); ok && old != value {
 			p.warnf("%s, line %d: overriding earlier entry: %s=%s", file, ll.Line, name, old)

@@ -45,7 +45,7 @@ func (n *paramNode) setClass(class int) { n.flags = n.flags&^classMask | class }
 // built-in and legacy parameters.
 func (p *program) registerBuiltinParameters() {
 	p.params = map[string]*paramNode{}
-	for _, name := range maincf.BuiltinNames() {
+	for _, name := range append(maincf.BuiltinNames(), maincf.ProjectParams()...) {
 		flags := flagBuiltin
 		if maincf.IsRaw(name) && !notRawInPostconf[name] {
 			flags |= flagRaw
@@ -223,8 +223,11 @@ func (p *program) registerUserParameters() {
 			}
 			field++
 		}
-	}
-	for _, m := range p.master {
+		// Like Postfix, an entry gets its name space only when that name
+		// space exists once the entry's own -o settings are in: an
+		// earlier entry with the same service/type and no -o of its own
+		// does not see a later entry's settings (and does not report
+		// them as unused a second time).
 		if d := p.namespaces[m.nameSpace]; d != nil {
 			m.allParams = d
 			m.validNames = map[string]bool{}

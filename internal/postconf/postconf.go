@@ -344,7 +344,7 @@ func (p *program) readParameters() {
 	for _, ll := range maincf.ReadLogicalLines(file, data, p.warn) {
 		name, value, err := maincf.SplitNameValue(ll.Text)
 		if err != nil {
-			panic(fatalf("%s, line %d: %s: \"%s\"", file, ll.Line, err, ll.Text))
+			panic(fatalf("%s, line %d: %s: \"%s\"", file, ll.Line, err, cString(ll.Text)))
 		}
 		if old, ok := d.get(name); ok && old != value {
 			p.warnf("%s, line %d: overriding earlier entry: %s=%s", file, ll.Line, name, old)
@@ -378,3 +378,12 @@ func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.cod
 
 // readAll reads what is left in r.
 func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
+
+// cString returns s up to its first NUL byte: the text a C program would
+// print for a buffer that holds a NUL.
+func cString(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

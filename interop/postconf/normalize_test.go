@@ -1,6 +1,7 @@
 package postconf
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -195,5 +196,62 @@ func TestSplitArgs(t *testing.T) {
 	}
 	if _, err := splitArgs(`'open`); err == nil {
 		t.Error("splitArgs accepted an unterminated quote")
+	}
+}
+
+func TestDropProjectLine(t *testing.T) {
+	full := make([]string, 0, 900)
+	for i := 0; i < 900; i++ {
+		full = append(full, fmt.Sprintf("p%03d = v", i))
+	}
+	insert := func(lines []string, i int, l string) []string {
+		return append(append(append([]string(nil), lines[:i]...), l), lines[i:]...)
+	}
+	named := []string{"a = 1", "qmqpd_authorized_clients =", "qmqpd_client_port_logging = no"}
+	values := append([]string(nil), full...)
+	for _, tc := range []struct {
+		name     string
+		real     []string
+		ours     []string
+		hideName bool
+		want     bool
+	}{
+		{"named", named, insert(named, 2, "qmqpd_cleanup_mode ="), false, true},
+		{"named with value", named, insert(named, 2, "qmqpd_cleanup_mode = builtin"), false, true},
+		{"name only", named, insert(named, 2, "qmqpd_cleanup_mode"), false, true},
+		{"wrong place", named, insert(named, 1, "qmqpd_cleanup_mode ="), false, false},
+		{"other line", named, insert(named, 2, "x = y"), false, false},
+		{"two lines", named, insert(insert(named, 2, "qmqpd_cleanup_mode ="), 0, "z"), false, false},
+		{"identical", named, named, false, false},
+		{"value in full listing", values, insert(values, 450, ""), true, true},
+		{"value in short listing", named, insert(named, 2, ""), true, false},
+		{"non-empty value", values, insert(values, 450, "x"), true, false},
+	} {
+		got, ok := dropProjectLine(outcome{Stdout: tc.real}, outcome{Stdout: tc.ours}, tc.hideName)
+		if ok != tc.want {
+			t.Errorf("%s: dropped %v, want %v", tc.name, ok, tc.want)
+		}
+		if ok && !cmp.Equal(got.Stdout, tc.real) {
+			t.Errorf("%s: left %q", tc.name, got.Stdout)
+		}
+	}
+}
+
+func TestHasFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"-c", "/d", "-h"}, true},
+		{[]string{"-c", "/d", "-nh"}, true},
+		{[]string{"-c", "/h", "-n"}, false},
+		{[]string{"-ch", "-n"}, false},
+		{[]string{"-c", "/d", "-n", "h"}, false},
+		{[]string{"-c", "/d", "--", "-h"}, false},
+		{[]string{"-o", "h=1", "-xh"}, true},
+	} {
+		if got := hasFlag(tc.args, 'h'); got != tc.want {
+			t.Errorf("hasFlag(%q) = %v", tc.args, got)
+		}
 	}
 }

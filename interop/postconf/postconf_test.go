@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	ours "github.com/qmqpd-go/qmqpd/internal/postconf"
 	"github.com/qmqpd-go/qmqpd/internal/testenv"
 )
 
@@ -44,6 +46,19 @@ var matrix = map[string][][]string{
 		{"-F"},
 		{"-P"},
 		{"-Px"},
+	},
+	// The short forms of "main" and "master" that cases outside coreCases
+	// run instead.
+	"main-short": {
+		{},
+		{"-x"},
+	},
+	"master-short": {
+		{"-M"},
+		{"-P"},
+	},
+	"defaults-short": {
+		{"-d"},
 	},
 	// Defaults: main.cf is not read, but master.cf defines service parameters.
 	"defaults": {
@@ -146,11 +161,33 @@ var matrix = map[string][][]string{
 	},
 }
 
+// coreCases run every group of the matrix that they select. To keep the
+// test fast, the other cases run "main", "master" and "defaults" in their
+// short forms and skip "full" (their own runs and edits are kept).
+var coreCases = map[string]bool{
+	"debian-stock":       true,
+	"expand-forms":       true,
+	"legacy-dbms":        true,
+	"master-o-spellings": true,
+	"user-params":        true,
+}
+
+// shortGroup maps a group to what a case outside coreCases runs instead
+// ("" = nothing).
+var shortGroup = map[string]string{
+	"main":     "main-short",
+	"master":   "master-short",
+	"defaults": "defaults-short",
+	"full":     "",
+}
+
 // knownDiffs lists the comparisons that still differ, keyed by
 // "case: args" (the same text as the subtest name before Go rewrites it),
 // each with the reason. The test asserts that these cases STILL differ, so a
 // fix is noticed and its entry removed.
-var knownDiffs = map[string]string{}
+var knownDiffs = map[string]string{
+	"debian-stock: -m": "postconf -m runs Postfix's mail_params_init checks (here: setgid_group must not be empty); ours does not yet",
+}
 
 // knownEditDiffs is knownDiffs for the editing comparisons, keyed by
 // "case: args".
@@ -209,6 +246,12 @@ func runsFor(c *corpusCase) []run {
 	var runs []run
 	groups := make([]string, 0, len(c.Groups))
 	for g := range c.Groups {
+		if short, ok := shortGroup[g]; ok && !coreCases[c.Name] {
+			if short == "" {
+				continue
+			}
+			g = short
+		}
 		groups = append(groups, g)
 	}
 	sort.Strings(groups)
@@ -226,44 +269,18 @@ func runsFor(c *corpusCase) []run {
 	return runs
 }
 
-// moduleRoot finds the directory holding go.mod, upwards from the package.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
+// realSlots bounds the real postconf processes that run at once. Most of
+// their time is spent asleep: Postfix sleeps one second before it exits
+// after a fatal error, so far more processes than CPUs can run together.
+const realSlots = 32
 
-// ourPostconf builds ./cmd/postconf once for the test (or returns
-// $PCDIFF_OURS).
-func ourPostconf(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PCDIFF_OURS"); p != "" {
-		return p
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go command not found: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "postconf")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/postconf")
-	cmd.Dir = moduleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building our postconf: %v\n%s", err, out)
-	}
-	return bin
-}
+// realRetries is how many more times a real run is repeated when its
+// outcome differs from ours and depends on hash-table order. Postfix walks
+// its parameter dictionaries in an order that changes from run to run; when
+// the walk stops at a fatal error, which warnings come before it depends on
+// that order. Our postconf uses one fixed order (a documented improvement),
+// so it must produce one of the outcomes the real binary produces.
+const realRetries = 12
 
 // result is the raw result of one postconf run.
 type result struct {
@@ -272,10 +289,9 @@ type result struct {
 	Exit           string
 }
 
-// execPostconf runs bin with argv[0] "postconf", the given arguments and
-// environment, in the parent of dir.
-func execPostconf(t *testing.T, bin, dir string, args, env []string) result {
-	t.Helper()
+// execPostconf runs the real postconf with argv[0] "postconf", the given
+// arguments and environment, in the parent of dir.
+func execPostconf(bin, dir string, args, env []string) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin)
@@ -302,9 +318,23 @@ func execPostconf(t *testing.T, bin, dir string, args, env []string) result {
 			res.Exit = fmt.Sprintf("exit %d", exitErr.ExitCode())
 		}
 	default:
-		t.Fatalf("running %s: %v", bin, err)
+		return res, fmt.Errorf("running %s: %w", bin, err)
 	}
-	return res
+	return res, nil
+}
+
+// runOurs runs our postconf in-process, with argv[0] "postconf" and an
+// environment that holds only the given variables.
+func runOurs(args, env []string) result {
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	var stdout, stderr bytes.Buffer
+	status := ours.Run(append([]string{"postconf"}, args...), func(k string) string { return vars[k] },
+		strings.NewReader(""), &stdout, &stderr)
+	return result{PID: os.Getpid(), Stdout: stdout.String(), Stderr: stderr.String(), Exit: fmt.Sprintf("exit %d", status)}
 }
 
 // normalise turns a raw result into a comparable outcome.
@@ -316,10 +346,9 @@ func normalise(r result) outcome {
 
 // materialise writes c's files into dir (created if needed) and backdates
 // them so that Postfix does not wait for a "hot" main.cf to cool down.
-func materialise(t *testing.T, c *corpusCase, dir string) {
-	t.Helper()
+func materialise(c *corpusCase, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	past := time.Now().Add(-time.Minute)
 	for name, data := range c.Files {
@@ -329,15 +358,16 @@ func materialise(t *testing.T, c *corpusCase, dir string) {
 		}
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, mode); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := os.Chmod(p, mode); err != nil { // not subject to the umask
-			t.Fatal(err)
+			return err
 		}
 		if err := os.Chtimes(p, past, past); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
 // compare reports a difference between the real and our outcome, honouring
@@ -365,43 +395,239 @@ func truncateDiff(d string, n int) string {
 	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n... (%d more lines)", len(lines)-n)
 }
 
+// A job is one comparison: a listing run on a case's shared directory, or
+// an editing run on private copies.
+type job struct {
+	c    *corpusCase
+	name string   // subtest name
+	key  string   // knownDiffs key
+	dir  string   // configuration directory
+	args []string // arguments after argv[0]
+	env  []string
+	edit bool
+
+	real, ours outcome
+	err        error
+	// extra is set when ours printed the one line of our own parameter
+	// qmqpd_cleanup_mode that the real postconf does not know (the line
+	// is then removed from ours before the comparison).
+	extra bool
+}
+
+// projectParam is the parameter that our postconf adds to Postfix's table.
+const projectParam = "qmqpd_cleanup_mode"
+
+// dropProjectLine removes from ours the one stdout line that shows
+// projectParam, when that line is the only difference from real and sits
+// where a listing of built-in parameters puts it: right after
+// qmqpd_authorized_clients, or, in a listing without names (-h), as an
+// empty value in a full listing.
+func dropProjectLine(real, ours outcome, hideName bool) (outcome, bool) {
+	if len(ours.Stdout) != len(real.Stdout)+1 {
+		return ours, false
+	}
+	i := 0
+	for i < len(real.Stdout) && real.Stdout[i] == ours.Stdout[i] {
+		i++
+	}
+	if !cmp.Equal(real.Stdout[i:], ours.Stdout[i+1:]) {
+		return ours, false
+	}
+	line := ours.Stdout[i]
+	ok := false
+	if hideName {
+		ok = line == "" && len(real.Stdout) > 800
+	} else {
+		ok = (line == projectParam || strings.HasPrefix(line, projectParam+" =")) &&
+			i > 0 && strings.HasPrefix(ours.Stdout[i-1], "qmqpd_authorized_clients")
+	}
+	if !ok {
+		return ours, false
+	}
+	ours.Stdout = append(append([]string(nil), ours.Stdout[:i]...), ours.Stdout[i+1:]...)
+	return ours, true
+}
+
+// hasFlag reports whether the option letter appears among the options of
+// args (after "-c DIR" and the like, before the operands).
+func hasFlag(args []string, letter byte) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			return false
+		}
+		for j := 1; j < len(a); j++ {
+			if a[j] == letter {
+				return true
+			}
+			if strings.IndexByte("cCoT", a[j]) >= 0 {
+				if j == len(a)-1 {
+					i++ // the option's value is the next argument
+				}
+				break
+			}
+		}
+	}
+	return false
+}
+
+// wantsProjectLine reports whether a successful run with these arguments
+// (after "-c DIR") must show projectParam: the full listings, with and
+// without -d and -x.
+func wantsProjectLine(userArgs []string) bool {
+	switch strings.Join(userArgs, " ") {
+	case "", "-d", "-x", "-dx":
+		return true
+	}
+	return false
+}
+
+// runJob runs one job with both postconfs, real runs limited by slots.
+func runJob(j *job, slots chan struct{}) {
+	realRun := func() (outcome, error) {
+		slots <- struct{}{}
+		defer func() { <-slots }()
+		if j.edit {
+			if err := os.RemoveAll(j.dir); err != nil {
+				return outcome{}, err
+			}
+			if err := materialise(j.c, j.dir); err != nil {
+				return outcome{}, err
+			}
+		}
+		r, err := execPostconf(testenv.RealPostconf, j.dir, j.args, j.env)
+		if err != nil {
+			return outcome{}, err
+		}
+		o := normalise(r)
+		if j.edit {
+			o.Files, err = snapshotEdit(j.c, j.dir, j.args, o.Exit)
+		}
+		return o, err
+	}
+	if j.real, j.err = realRun(); j.err != nil {
+		return
+	}
+	if j.edit {
+		if j.err = os.RemoveAll(j.dir); j.err != nil {
+			return
+		}
+		if j.err = materialise(j.c, j.dir); j.err != nil {
+			return
+		}
+	}
+	j.ours = normalise(runOurs(j.args, j.env))
+	if j.edit {
+		if j.ours.Files, j.err = snapshotEdit(j.c, j.dir, j.args, j.ours.Exit); j.err != nil {
+			return
+		}
+	}
+	raw := j.ours
+	hideName := hasFlag(j.args, 'h')
+	j.ours, j.extra = dropProjectLine(j.real, raw, hideName)
+	for i := 0; i < realRetries && len(j.real.HashOrdered) > 0 && !cmp.Equal(j.real, j.ours); i++ {
+		if j.edit {
+			break // editing does not stop half-way through a hash walk
+		}
+		if j.real, j.err = realRun(); j.err != nil {
+			return
+		}
+		j.ours, j.extra = dropProjectLine(j.real, raw, hideName)
+	}
+}
+
 // TestPostconfMatchesPostfix runs every corpus case through the mode matrix
-// and its own runs with both postconf binaries and compares the results.
+// and its own runs with the real postconf and ours (in-process), and
+// compares stdout, stderr, exit status and, for editing runs, the files
+// left behind. All runs go first, concurrently; the subtests then report.
 func TestPostconfMatchesPostfix(t *testing.T) {
 	testenv.NeedPostfix(t)
-	ours := ourPostconf(t)
 	cases := loadCorpus(t)
 	if len(cases) < 40 {
 		t.Fatalf("corpus has %d cases, want at least 40", len(cases))
 	}
-	t.Run("list", func(t *testing.T) {
-		for _, c := range cases {
-			t.Run(c.Name, func(t *testing.T) {
-				t.Parallel()
-				dir := filepath.Join(t.TempDir(), "cfg")
-				materialise(t, c, dir)
-				t.Cleanup(func() { checkUnchanged(t, c, dir) })
-				for _, r := range runsFor(c) {
-					t.Run(r.name(), func(t *testing.T) {
-						t.Parallel()
-						real := normalise(execPostconf(t, testenv.RealPostconf, dir, r.argv(dir), r.env(dir)))
-						got := normalise(execPostconf(t, ours, dir, r.argv(dir), r.env(dir)))
-						compare(t, c.Name+": "+r.name(), r.argv(dir), knownDiffs, real, got)
-					})
-				}
-			})
+	names := map[string]bool{}
+	for _, c := range cases {
+		names[c.Name] = true
+	}
+	for name := range coreCases {
+		if !names[name] {
+			t.Fatalf("core case %q is not in the corpus", name)
 		}
-	})
-	t.Run("edit", func(t *testing.T) {
-		for _, c := range cases {
-			for _, args := range c.Edits {
-				t.Run(c.Name+": "+shellJoin(args), func(t *testing.T) {
-					t.Parallel()
-					compareEdit(t, c, args, ours)
+	}
+	root := t.TempDir()
+	var jobs []*job
+	listDirs := map[*corpusCase]string{}
+	for ci, c := range cases {
+		dir := filepath.Join(root, fmt.Sprintf("c%03d", ci), "cfg")
+		if err := materialise(c, dir); err != nil {
+			t.Fatal(err)
+		}
+		listDirs[c] = dir
+		for _, r := range runsFor(c) {
+			jobs = append(jobs, &job{c: c, name: r.name(), key: c.Name + ": " + r.name(),
+				dir: dir, args: r.argv(dir), env: r.env(dir)})
+		}
+		for ei, args := range c.Edits {
+			edir := filepath.Join(root, fmt.Sprintf("c%03d-e%03d", ci, ei), "cfg")
+			jobs = append(jobs, &job{c: c, name: "edit " + shellJoin(args), key: c.Name + ": " + shellJoin(args),
+				dir: edir, args: append([]string{"-c", edir}, args...),
+				env: []string{"PATH=/usr/sbin:/usr/bin:/bin"}, edit: true})
+		}
+	}
+	slots := make(chan struct{}, realSlots)
+	work := make(chan *job)
+	var wg sync.WaitGroup
+	for range realSlots + 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				runJob(j, slots)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	fatal := 0
+	for _, j := range jobs {
+		if j.real.Exit != "exit 0" {
+			fatal++
+		}
+	}
+	t.Logf("%d cases, %d comparisons (%d with a non-zero exit)", len(cases), len(jobs), fatal)
+
+	byCase := map[*corpusCase][]*job{}
+	for _, j := range jobs {
+		byCase[j.c] = append(byCase[j.c], j)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			for _, j := range byCase[c] {
+				t.Run(j.name, func(t *testing.T) {
+					if j.err != nil {
+						t.Fatal(j.err)
+					}
+					known := knownDiffs
+					if j.edit {
+						known = knownEditDiffs
+					}
+					compare(t, j.key, j.args, known, j.real, j.ours)
+					userArgs := j.args
+					if len(userArgs) >= 2 && userArgs[0] == "-c" {
+						userArgs = userArgs[2:]
+					}
+					if !j.edit && j.real.Exit == "exit 0" && wantsProjectLine(userArgs) && !j.extra {
+						t.Errorf("postconf %s: our output lacks the one extra line for %s", shellJoin(j.args), projectParam)
+					}
 				})
 			}
-		}
-	})
+			checkUnchanged(t, c, listDirs[c])
+		})
+	}
 }
 
 // checkUnchanged fails when a listing run modified the shared directory.
@@ -428,59 +654,45 @@ func checkUnchanged(t *testing.T, c *corpusCase, dir string) {
 	}
 }
 
-// compareEdit runs one editing invocation with the real and our postconf, on
-// the same freshly written directory path, and compares the output and the
-// files left behind.
-func compareEdit(t *testing.T, c *corpusCase, args []string, ours string) {
-	dir := filepath.Join(t.TempDir(), "cfg")
-	argv := append([]string{"-c", dir}, args...)
-	env := []string{"PATH=/usr/sbin:/usr/bin:/bin"}
-	appended := appendedEntries(c, args)
-	one := func(bin string) outcome {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		materialise(t, c, dir)
-		o := normalise(execPostconf(t, bin, dir, argv, env))
-		o.Files = snapshot(t, dir)
-		if o.Exit == "exit 0" {
-			for i := range o.Files {
-				if o.Files[i].Name == "main.cf" {
-					sortTail(o.Files[i].Lines, appended)
-				}
-			}
-		}
-		return o
+// snapshotEdit lists the files an editing run left in dir; the entries
+// that "postconf -e" appended to main.cf are sorted (see appendedEntries).
+func snapshotEdit(c *corpusCase, dir string, argv []string, exit string) ([]fileState, error) {
+	files, err := snapshot(dir)
+	if err != nil || exit != "exit 0" {
+		return files, err
 	}
-	real := one(testenv.RealPostconf)
-	got := one(ours)
-	compare(t, c.Name+": "+shellJoin(args), argv, knownEditDiffs, real, got)
+	appended := appendedEntries(c, argv[2:]) // after "-c DIR"
+	for i := range files {
+		if files[i].Name == "main.cf" {
+			sortTail(files[i].Lines, appended)
+		}
+	}
+	return files, nil
 }
 
 // snapshot lists the files in dir with their modes and contents.
-func snapshot(t *testing.T, dir string) []fileState {
-	t.Helper()
+func snapshot(dir string) ([]fileState, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var files []fileState
 	for _, e := range entries {
 		info, err := e.Info()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		fs := fileState{Name: e.Name(), Mode: info.Mode().String()}
 		if info.Mode().IsRegular() {
 			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 			fs.Lines = splitLines(string(data))
 		}
 		files = append(files, fs)
 	}
-	return files
+	return files, nil
 }
 
 // appendedEntries counts the main.cf entries that a "postconf -e" run appends
