@@ -51,6 +51,9 @@ type Instance struct {
 	LogFile string
 	// MainCF is the complete set of main.cf parameters the instance runs with.
 	MainCF map[string]string
+	// ExtraAddrs are the addresses that replaced {ADDRn} in
+	// Options.ExtraServices.
+	ExtraAddrs []string
 
 	masterPID int
 }
@@ -82,9 +85,37 @@ func Defaults() map[string]string {
 	}
 }
 
+// Options configure StartWith.
+type Options struct {
+	// MainCF overrides Defaults.
+	MainCF map[string]string
+	// QmqpdBinary, when set, replaces Postfix's qmqpd: the instance gets
+	// its own daemon_directory, with links to the real daemons and this
+	// program as "qmqpd" (master(8) runs commands from daemon_directory
+	// only), so every master.cf line that names qmqpd runs it.
+	QmqpdBinary string
+	// QmqpdArgs are extra master.cf arguments of that service (e.g. "-o",
+	// "name=value").
+	QmqpdArgs []string
+	// ExtraServices are more master.cf lines. Each "{ADDRn}" (n = 0, 1, ...)
+	// is replaced by a fresh free loopback address "127.0.0.1:PORT", kept
+	// in Instance.ExtraAddrs[n].
+	ExtraServices []string
+	// Deliver also runs qmgr(8) with bounce, defer and trace, and sends
+	// every message to the discard(8) transport, so that mail leaves the
+	// queue and its delivery is logged.
+	Deliver bool
+}
+
 // Start creates, configures and starts a private instance with the Defaults
 // overridden by mainCF, and registers its shutdown with t.Cleanup.
 func Start(t testing.TB, mainCF map[string]string) *Instance {
+	t.Helper()
+	return StartWith(t, Options{MainCF: mainCF})
+}
+
+// StartWith is Start with more choices (see Options).
+func StartWith(t testing.TB, opts Options) *Instance {
 	t.Helper()
 	testenv.NeedPostfix(t)
 	if os.Geteuid() != 0 {
@@ -94,14 +125,15 @@ func Start(t testing.TB, mainCF map[string]string) *Instance {
 		}
 		t.Skip(msg)
 	}
-	inst, err := start(t, mainCF)
+	inst, err := start(t, opts)
 	if err != nil {
 		t.Fatalf("postfixtest: %v", err)
 	}
 	return inst
 }
 
-func start(t testing.TB, mainCF map[string]string) (*Instance, error) {
+func start(t testing.TB, opts Options) (*Instance, error) {
+	mainCF := opts.MainCF
 	root, err := os.MkdirTemp("", "postfixtest-")
 	if err != nil {
 		return nil, err
@@ -115,6 +147,16 @@ func start(t testing.TB, mainCF map[string]string) (*Instance, error) {
 		MainCF:    Defaults(),
 	}
 	t.Cleanup(inst.stop)
+	if opts.Deliver {
+		for k, v := range map[string]string{
+			"default_transport": "discard",
+			"local_transport":   "discard",
+			"relay_transport":   "discard",
+			"mydestination":     "",
+		} {
+			inst.MainCF[k] = v
+		}
+	}
 	for k, v := range mainCF {
 		inst.MainCF[k] = v
 	}
@@ -169,6 +211,13 @@ func start(t testing.TB, mainCF map[string]string) (*Instance, error) {
 	}
 	inst.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 
+	if opts.QmqpdBinary != "" {
+		dd := filepath.Join(root, "libexec")
+		if err := linkDaemons(dd, opts.QmqpdBinary); err != nil {
+			return nil, err
+		}
+		inst.MainCF["daemon_directory"] = dd
+	}
 	var main strings.Builder
 	keys := make([]string, 0, len(inst.MainCF))
 	for k := range inst.MainCF {
@@ -181,11 +230,37 @@ func start(t testing.TB, mainCF map[string]string) (*Instance, error) {
 	if err := os.WriteFile(filepath.Join(inst.ConfigDir, "main.cf"), []byte(main.String()), 0o644); err != nil {
 		return nil, err
 	}
-	master := fmt.Sprintf(`%s inet n - n - - qmqpd
+	command := "qmqpd"
+	master := fmt.Sprintf(`%s inet n - n - - %s
 cleanup   unix  n       -       n       -       0       cleanup
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 postlog   unix-dgram n  -       n       -       1       postlogd
-`, inst.Addr)
+`, inst.Addr, strings.Join(append([]string{command}, opts.QmqpdArgs...), " "))
+	if opts.Deliver {
+		master += `qmgr      unix  n       -       n       300     1       qmgr
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+discard   unix  -       -       n       -       -       discard
+`
+	}
+	for _, line := range opts.ExtraServices {
+		for n := 0; strings.Contains(line, "{ADDR"); n++ {
+			tok := fmt.Sprintf("{ADDR%d}", n)
+			for len(inst.ExtraAddrs) <= n {
+				p, err := freePort()
+				if err != nil {
+					return nil, err
+				}
+				inst.ExtraAddrs = append(inst.ExtraAddrs, fmt.Sprintf("127.0.0.1:%d", p))
+			}
+			line = strings.ReplaceAll(line, tok, inst.ExtraAddrs[n])
+			if n > 100 {
+				return nil, fmt.Errorf("bad service line %q", line)
+			}
+		}
+		master += line + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(inst.ConfigDir, "master.cf"), []byte(master), 0o644); err != nil {
 		return nil, err
 	}
@@ -217,6 +292,44 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 		time.Sleep(10 * time.Millisecond)
 	}
 	return inst, nil
+}
+
+// linkDaemons fills dir with symbolic links to every real Postfix daemon,
+// except qmqpd, which links to qmqpd.
+func linkDaemons(dir, qmqpd string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(testenv.RealDaemonDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		target := filepath.Join(testenv.RealDaemonDir, e.Name())
+		if e.Name() == "qmqpd" {
+			continue
+		}
+		if err := os.Symlink(target, filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	abs, err := filepath.Abs(qmqpd)
+	if err != nil {
+		return err
+	}
+	return os.Symlink(abs, filepath.Join(dir, "qmqpd"))
+}
+
+// MasterPID returns the pid of the instance's master(8) process.
+func (inst *Instance) MasterPID() int { return inst.masterPID }
+
+// Reload makes master(8) re-read its configuration, as "postfix reload"
+// does (SIGHUP to the master).
+func (inst *Instance) Reload() {
+	inst.t.Helper()
+	if err := syscall.Kill(inst.masterPID, syscall.SIGHUP); err != nil {
+		inst.t.Fatalf("postfixtest: reload: %v", err)
+	}
 }
 
 // freePort asks the kernel for a free loopback TCP port.
