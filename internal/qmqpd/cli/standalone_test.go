@@ -16,6 +16,7 @@ import (
 
 	"github.com/qmqpd-go/qmqpd/internal/qmqp"
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
+	"github.com/qmqpd-go/qmqpd/internal/testenv"
 )
 
 // The test binary doubles as the qmqpd command: with this variable set,
@@ -532,4 +533,58 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestRealClients: Postfix's qmqp-source and nullmailer's qmqp module get K
+// from the standalone server, and their messages are queued.
+func TestRealClients(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--listen", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(s.addrs[0])
+	t.Run("qmqp-source", func(t *testing.T) {
+		testenv.NeedPostfix(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, testenv.RealQmqpSource, "-c", "-m", "3", "-f", "from@example.org", "-t", "to@example.net", s.addrs[0])
+		out, err := cmd.CombinedOutput()
+		// qmqp-source warns about every reply other than K.
+		if err != nil || strings.Contains(string(out), "warning") {
+			t.Fatalf("qmqp-source: %v\n%s", err, out)
+		}
+	})
+	t.Run("nullmailer", func(t *testing.T) {
+		nm := testenv.NeedNullmailer(t)
+		mail := filepath.Join(t.TempDir(), "mail")
+		if err := os.WriteFile(mail, []byte("from@example.org\nto1@example.net\nto2@example.net\n\nSubject: x\n\nbody\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(mail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, nm)
+		cmd.Stdin = strings.NewReader("host=127.0.0.1\nport=" + port + "\n")
+		cmd.ExtraFiles = []*os.File{f} // the message, on fd 3
+		out, err := cmd.CombinedOutput()
+		// nullmailer exits 0 only on K and prints the server's text.
+		if err != nil || !strings.Contains(string(out), "Ok: queued as ") {
+			t.Fatalf("nullmailer qmqp: %v: %s", err, out)
+		}
+	})
+	s.signal(syscall.SIGTERM)
+	s.wait()
+	want := 0
+	if testenv.HavePostfix() {
+		want += 3
+	}
+	if testenv.NullmailerQMQP() != "" {
+		want++
+	}
+	log := s.log()
+	if n := strings.Count(log, ": message-id=<"); n != want || len(s.readyFiles()) != want {
+		t.Errorf("%d messages queued:\n%s", n, log)
+	}
 }
