@@ -40,6 +40,9 @@ type BuiltinOptions struct {
 	QuietWakeup bool
 	// Log receives cleanup's log lines (nil discards them).
 	Log Logger
+	// Syncer, when set, makes queue files durable in batches (group
+	// commit); share one per queue directory, across reloads.
+	Syncer *queuefile.Syncer
 }
 
 // NewBuiltinQueuer builds the built-in cleanup from main.cf. Errors are
@@ -62,6 +65,7 @@ func NewBuiltinQueuer(c *maincf.Config, opts BuiltinOptions) (*BuiltinQueuer, er
 		LongIDs:   settings.EnableLongQueueIDs,
 		HashDepth: depth,
 		Hashed:    queuefile.HashedQueue(names, queuefile.QueueIncoming),
+		Syncer:    opts.Syncer,
 	}
 	var store cleanup.Store = cleanup.QueueStore{Queue: q}
 	if opts.QuietWakeup {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,13 @@ type Server struct {
 	OnQueueError func(err error)
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
+	// SpoolDir is where a message larger than SpoolMemory waits, in an
+	// unnamed temporary file, until it is written to the queue ("" =
+	// os.TempDir()). The queue's incoming directory is a good choice.
+	SpoolDir string
+	// SpoolMemory is how much of a message is held in memory
+	// (<= 0 = queuefile.DefaultSpoolMemory).
+	SpoolMemory int
 
 	cfg    atomic.Pointer[Config]
 	queuer atomic.Pointer[queuerBox]
@@ -77,6 +85,13 @@ func (s *Server) currentQueuer() Queuer {
 		return b.q
 	}
 	return s.Queuer
+}
+
+func (s *Server) spoolDir() string {
+	if s.SpoolDir == "" {
+		return os.TempDir()
+	}
+	return s.SpoolDir
 }
 
 // Config returns the current configuration.

@@ -1,10 +1,12 @@
 package qmqpd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -49,7 +51,7 @@ type session struct {
 	recipient    string // first recipient as received
 	haveRcpt     bool
 	rcptCount    int
-	message      []byte
+	spool        *queuefile.Spool // the message content, until it is written
 	fatal        *FatalError
 	replyPending []byte
 }
@@ -68,6 +70,10 @@ func (s *session) serve() *FatalError {
 		if s.queued != nil {
 			s.queued.Abort()
 			s.queued = nil
+		}
+		if s.spool != nil {
+			s.spool.Close()
+			s.spool = nil
 		}
 	}()
 	peer, err := lookupPeer(s.ctx, s.raw, s.cfg,
@@ -199,20 +205,46 @@ func (s *session) receive() {
 	s.sendStatus()
 }
 
-// readContent reads the message netstring into memory, as Postfix does:
-// its records can only be written after the recipients.
+// readContent stores the message netstring: its records can only be
+// written after the recipients. Like Postfix, which keeps it in memory, we
+// hold it in a Spool, whose memory use is bounded (a large message goes to
+// an unnamed temporary file). When the spool cannot store the message, the
+// rest of it is still read (the protocol goes on) and the reply will be a
+// queue file write error.
 func (s *session) readContent(pr *qmqp.Reader) error {
 	body, n, err := pr.Message()
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(min(n, 1<<20)))
-	if _, err := buf.ReadFrom(body); err != nil {
-		return err
+	s.spool = queuefile.NewSpool(s.srv.spoolDir(), s.srv.SpoolMemory)
+	s.spool.Grow(n)
+	rec := &readRecorder{r: body}
+	if _, err := s.spool.ReadFrom(rec); err != nil {
+		if rec.err != nil {
+			return rec.err
+		}
+		s.log(maillog.Warning, "%s: spool the message: %v", s.queueID, err)
+		s.err |= qmqp.CleanupStatWrite
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return err
+		}
 	}
-	s.message = buf.Bytes()
 	return nil
+}
+
+// readRecorder remembers the error of its reader, to tell the client's
+// errors from the spool's.
+type readRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readRecorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 // put sends a record whose failure Postfix ignores at this point (a broken
@@ -298,17 +330,25 @@ func (s *session) writeContent() {
 	for _, line := range ReceivedHeader(s.peer, s.cfg.Hostname, s.cfg.MailName, s.queueID, s.rcptCount, s.recipient, s.arrival) {
 		s.put(queuefile.RecNorm, []byte(line))
 	}
-	msg := s.message
 	limit := s.cfg.LineLengthLimit
+	content, err := s.spool.Reader()
+	if err != nil {
+		s.log(maillog.Warning, "%s: read the spooled message: %v", s.queueID, err)
+		s.err = qmqp.CleanupStatWrite
+		return
+	}
+	lines := newLineReader(content, limit)
 	first := true
-	for next := 0; ; {
-		start := next
-		typ, end, nxt, ok := nextLine(msg, next, limit)
+	for {
+		typ, line, ok, err := lines.next()
+		if err != nil {
+			s.log(maillog.Warning, "%s: read the spooled message: %v", s.queueID, err)
+			s.err = qmqp.CleanupStatWrite
+			return
+		}
 		if !ok {
 			break
 		}
-		next = nxt
-		line := msg[start:end]
 		if first {
 			if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
 				// A stray From_ line at the top becomes a header. Postfix
@@ -329,24 +369,44 @@ func (s *session) writeContent() {
 	}
 }
 
-// nextLine finds the record starting at start: it ends at a newline (type N,
-// newline dropped), after limit bytes (type L), or at the end of the buffer
-// (type L unless the buffer ended with the newline). ok is false at the end.
-func nextLine(msg []byte, start, limit int) (typ byte, end, next int, ok bool) {
-	if start >= len(msg) {
-		return 0, 0, 0, false
+// lineReader splits the message into the records Postfix's qmqpd makes: a
+// record ends at a newline (type N, the newline dropped), after limit bytes
+// (type L), or at the end of the message (type L: the last line had no
+// newline). Memory use is one buffer of limit+1 bytes.
+type lineReader struct {
+	br    *bufio.Reader
+	limit int
+}
+
+func newLineReader(r io.Reader, limit int) *lineReader {
+	if limit < 1 {
+		limit = 1
 	}
-	for cp := start; ; cp++ {
-		if cp >= len(msg) {
-			return queuefile.RecCont, cp, cp, true
-		}
-		if msg[cp] == '\n' {
-			return queuefile.RecNorm, cp, cp + 1, true
-		}
-		if cp >= start+limit {
-			return queuefile.RecCont, cp, cp, true
-		}
+	return &lineReader{br: bufio.NewReaderSize(r, max(limit+1, 4096)), limit: limit}
+}
+
+// next returns the next record; ok is false at the end of the message.
+// line is valid until the following call.
+func (l *lineReader) next() (typ byte, line []byte, ok bool, err error) {
+	buf, perr := l.br.Peek(l.limit + 1)
+	if perr != nil && perr != io.EOF && perr != bufio.ErrBufferFull {
+		return 0, nil, false, perr
 	}
+	if len(buf) == 0 {
+		return 0, nil, false, nil
+	}
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		line = buf[:i:i]
+		_, _ = l.br.Discard(i + 1)
+		return queuefile.RecNorm, line, true, nil
+	}
+	n := len(buf)
+	if n > l.limit {
+		n = l.limit
+	}
+	line = buf[:n:n]
+	_, _ = l.br.Discard(n)
+	return queuefile.RecCont, line, true, nil
 }
 
 // closeFile ends the record stream and lets cleanup finish the file.
@@ -382,7 +442,11 @@ func (s *session) reply(doLog bool, r qmqp.Reply) bool {
 		if r.Code == qmqp.StatusOK {
 			level = maillog.Info
 		}
-		s.log(level, "%s: %s: %s", s.queueID, s.peer.NamAddr, r.Text)
+		id := s.queueID
+		if id == "" {
+			id = "NOQUEUE"
+		}
+		s.log(level, "%s: %s: %s", id, s.peer.NamAddr, r.Text)
 	}
 	if r.Code != qmqp.StatusOK && s.cfg.ErrorDelay > 0 {
 		t := time.NewTimer(s.cfg.ErrorDelay)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
 	"github.com/qmqpd-go/qmqpd/internal/qmqpd"
+	"github.com/qmqpd-go/qmqpd/internal/queuefile"
 )
 
 // newBuiltinQueuer returns the built-in cleanup writing into queueDir ("" =
@@ -18,10 +19,25 @@ func (d *daemon) newBuiltinQueuer(c *maincf.Config, queueDir string, standalone 
 			return nil, err
 		}
 	}
+	if d.syncer == nil {
+		// One Syncer per queue directory, kept across reloads. Without
+		// one, every file is synced on its own.
+		dir := queueDir
+		if dir == "" {
+			dir = "."
+		}
+		s, err := queuefile.NewSyncer(dir)
+		if err != nil {
+			d.warn(fmt.Sprintf("queue file group commit unavailable, syncing files one by one: %v", err))
+		} else {
+			d.syncer = s
+		}
+	}
 	return qmqpd.NewBuiltinQueuer(c, qmqpd.BuiltinOptions{
 		QueueDir:    queueDir,
 		QuietWakeup: standalone,
 		Log:         d.log,
+		Syncer:      d.syncer,
 	})
 }
 
@@ -74,4 +90,15 @@ func mkdirMode(path string, mode os.FileMode, parents bool) error {
 		return fmt.Errorf("chmod %s: %s", path, errnoText(err))
 	}
 	return nil
+}
+
+// spoolDir is where large messages wait for their queue file: the queue's
+// incoming directory when it exists (same file system, writable by the
+// daemon), else the system's temporary directory.
+func spoolDir(queueDir string) string {
+	dir := filepath.Join(queueDir, "incoming")
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return dir
+	}
+	return ""
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
 	"github.com/qmqpd-go/qmqpd/internal/master"
 	"github.com/qmqpd-go/qmqpd/internal/qmqpd"
+	"github.com/qmqpd-go/qmqpd/internal/queuefile"
 )
 
 // grammar is the kong command line: Postfix's generic daemon options and
@@ -72,8 +73,9 @@ type daemon struct {
 	env      Env
 	procName string
 	g        grammar
-	updates  []string // -i, -m and -o as name=value, in order
-	queueDir string   // the queue directory as the standalone server sees it
+	updates  []string          // -i, -m and -o as name=value, in order
+	queueDir string            // the queue directory as the standalone server sees it
+	syncer   *queuefile.Syncer // group commit for the built-in cleanup
 	log      *maillog.Logger
 	cfg      *maincf.Config
 	tag      string
@@ -310,6 +312,7 @@ func (d *daemon) runMaster(service string) error {
 		return err
 	}
 	srv := qmqpd.NewServer(scfg, q, d.log)
+	srv.SpoolDir = spoolDir("")
 	master.CloseOnExecInherited()
 	var fatal error
 	_, err = master.Run(master.Config{
@@ -416,6 +419,7 @@ func (d *daemon) runStdio() error {
 		return err
 	}
 	srv := qmqpd.NewServer(scfg, q, d.log)
+	srv.SpoolDir = spoolDir(queueDir)
 	return srv.ServeConn(&stdioConn{in: d.env.Stdin, out: d.env.Stdout})
 }
 
@@ -442,6 +446,22 @@ func (d *daemon) runStandalone() error {
 			l.Close()
 		}
 	}
+	// Signals that come before the server runs wait in the channel.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	var addrs []string
+	for _, l := range listeners {
+		addrs = append(addrs, listenerName(l))
+	}
+	// The ready file is written while its path is still reachable (before
+	// -c and -u); clients may connect from now on, the kernel queues them.
+	if d.g.ReadyFile != "" {
+		if err := writeAtomic(d.g.ReadyFile, strings.Join(addrs, "\n")+"\n"); err != nil {
+			closeAll()
+			return fmt.Errorf("write %s: %v", d.g.ReadyFile, err)
+		}
+	}
 	if d.g.Chroot || d.g.Unprivileged {
 		if queueDir, err = d.confine(queueDir); err != nil {
 			closeAll()
@@ -455,29 +475,16 @@ func (d *daemon) runStandalone() error {
 	}
 	d.queueDir = queueDir
 	srv := qmqpd.NewServer(scfg, q, d.log)
+	srv.SpoolDir = spoolDir(queueDir)
 	srv.MaxConnections = d.g.MaxConnections
 	srv.OnQueueError = func(err error) { d.error(fmt.Sprintf("unable to open a queue file: %v", err)) }
 	srv.OnFatal = func(text string) { d.error(text) }
-
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 
 	served := make(chan error, len(listeners))
 	for _, l := range listeners {
 		go func() { served <- srv.Serve(l) }()
 	}
-	var addrs []string
-	for _, l := range listeners {
-		addrs = append(addrs, listenerName(l))
-	}
 	d.log.Infof("daemon started -- configuration %s, listening on %s", d.cfg.Dir(), strings.Join(addrs, " "))
-	if d.g.ReadyFile != "" {
-		if err := writeAtomic(d.g.ReadyFile, strings.Join(addrs, "\n")+"\n"); err != nil {
-			srv.Close()
-			return fmt.Errorf("write %s: %v", d.g.ReadyFile, err)
-		}
-	}
 	running := len(listeners)
 	for {
 		select {
