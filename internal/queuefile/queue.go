@@ -172,6 +172,9 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		temp string
 		err  error
 	)
+	if err := refuseSymlink(dir); err != nil {
+		return nil, fmt.Errorf("mail_queue_enter: create file %s: %w", filepath.Join(dir, "..."), err)
+	}
 	for tries := 0; ; tries++ {
 		temp = filepath.Join(dir, strconv.Itoa(q.now().Nanosecond()/1000)+"."+strconv.Itoa(pid))
 		h, err = fsys.Create(temp, ModeWriting)
@@ -210,6 +213,11 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		}
 		id := NewID(t, inode, q.LongIDs)
 		path := q.Path(q.name(), id)
+		for d := filepath.Dir(path); len(d) > len(dir); d = filepath.Dir(d) {
+			if err := refuseSymlink(d); err != nil {
+				return fail(fmt.Errorf("mail_queue_enter: rename %s to %s: %w", temp, path, err))
+			}
+		}
 		err = fsys.Rename(temp, path)
 		if err == nil {
 			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h, newDirParents: made}
@@ -342,4 +350,16 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	n, err := l.h.Write(p)
 	l.size += int64(n)
 	return n, err
+}
+
+// refuseSymlink fails with ELOOP when dir is a symbolic link: a link planted
+// in place of a queue directory must not carry queue files out of the queue
+// (Postfix relies on directory permissions alone). A missing directory is
+// left for the caller to report.
+func refuseSymlink(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return &os.PathError{Op: "lstat", Path: dir, Err: syscall.ELOOP}
+	}
+	return nil
 }

@@ -361,3 +361,41 @@ func TestWakeQmgr(t *testing.T) {
 		t.Errorf("socket got %q", got)
 	}
 }
+
+// TestCreateRefusesSymlinkedQueueDir: incoming/ (or a hash directory)
+// replaced by a symbolic link is refused, nothing is written through it.
+func TestCreateRefusesSymlinkedQueueDir(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "incoming")); err != nil {
+		t.Fatal(err)
+	}
+	q := &Queue{Dir: dir}
+	if _, err := q.Create(time.Time{}); !errors.Is(err, syscall.ELOOP) {
+		t.Errorf("Create through a symlinked incoming: %v", err)
+	}
+	if got := onlyEntries(t, outside); len(got) != 0 {
+		t.Errorf("files written through the link: %v", got)
+	}
+
+	q = newQueue(t)
+	q.Hashed, q.HashDepth = true, 1
+	f, err := q.Create(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashDir := filepath.Dir(f.Path)
+	_ = f.Abort()
+	if err := os.Remove(hashDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range "0123456789ABCDEF" {
+		_ = os.Symlink(outside, filepath.Join(q.Dir, "incoming", string(c)))
+	}
+	if _, err := q.Create(time.Time{}); !errors.Is(err, syscall.ELOOP) {
+		t.Errorf("Create through a symlinked hash directory: %v", err)
+	}
+	if got := onlyEntries(t, outside); len(got) != 0 {
+		t.Errorf("files written through the hash link: %v", got)
+	}
+}

@@ -347,9 +347,8 @@ func (r *Reader) Next() (Record, error) {
 	if !r.AllowUnknown && !Known(typ) {
 		return fail(ErrUnknownType, n)
 	}
-	data := make([]byte, n)
-	got, err := io.ReadFull(r.br, data)
-	r.off += int64(got)
+	data, got, err := readPayload(r.br, n)
+	r.off += got
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return fail(ErrTruncatedData, n)
@@ -357,6 +356,35 @@ func (r *Reader) Next() (Record, error) {
 		return Record{}, fmt.Errorf("read queue file record at offset %d: %w", start, err)
 	}
 	return Record{Type: typ, Data: data, Offset: start}, nil
+}
+
+// payloadChunk bounds what the reader allocates ahead of the bytes that
+// actually arrive: a corrupt length of 2 GiB costs no more than the file.
+const payloadChunk = 64 << 10
+
+// readPayload reads an n-byte payload, growing the buffer as bytes arrive
+// rather than trusting the declared length.
+func readPayload(br io.Reader, n int64) ([]byte, int64, error) {
+	if n <= payloadChunk {
+		data := make([]byte, n)
+		got, err := io.ReadFull(br, data)
+		return data, int64(got), err
+	}
+	data := make([]byte, 0, payloadChunk)
+	for int64(len(data)) < n {
+		if len(data) == cap(data) {
+			nd := make([]byte, len(data), min(2*int64(cap(data)), n))
+			copy(nd, data)
+			data = nd
+		}
+		end := int(min(int64(cap(data)), n))
+		got, err := io.ReadFull(br, data[len(data):end])
+		data = data[:len(data)+got]
+		if err != nil {
+			return data, int64(len(data)), err
+		}
+	}
+	return data, int64(len(data)), nil
 }
 
 // readLength decodes a base-128 length the way Postfix's reader does,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -144,5 +145,27 @@ func TestNames(t *testing.T) {
 		if !Known(byte(c)) {
 			t.Errorf("%q not known", c)
 		}
+	}
+}
+
+// TestReaderHugeDeclaredLength: a record claiming 2 GiB in a 6-byte file
+// fails as truncated without allocating the claimed size.
+func TestReaderHugeDeclaredLength(t *testing.T) {
+	in := []byte{'N', 0xff, 0xff, 0xff, 0xff, 0x07}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := NewReader(bytes.NewReader(in)).Next()
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTruncatedData) {
+		t.Errorf("error %v, want truncated data", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("reading a 6-byte file allocated %d bytes", grew)
+	}
+	// A long record that is really there still reads back whole.
+	long := bytes.Repeat([]byte("0123456789"), 30000)
+	rec, err := NewReader(bytes.NewReader(AppendRecord(nil, RecNorm, long))).Next()
+	if err != nil || !bytes.Equal(rec.Data, long) {
+		t.Errorf("long record: %d bytes, %v", len(rec.Data), err)
 	}
 }
