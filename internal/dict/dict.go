@@ -1,6 +1,7 @@
 // Package dict provides the lookup tables ("type:name") that Postfix access
 // lists may refer to, with Postfix 3.7's syntax, lookup semantics and
-// diagnostics: inline, static, fail, cidr, texthash, regexp and pcre.
+// diagnostics: inline, static, fail, cidr, texthash, regexp, pcre and
+// environ.
 //
 // A type that Postfix knows but this package does not implement (hash,
 // btree, ldap, ...) and any unknown type behave like a type missing from
@@ -62,6 +63,8 @@ type Registry struct {
 	// Error receives error-level messages in Postfix's words (without
 	// "error: "); nil sends them to Warn.
 	Error func(text string)
+	// LookupEnv serves environ: tables; nil means os.LookupEnv.
+	LookupEnv func(name string) (string, bool)
 
 	mu      sync.Mutex
 	tables  map[string]Table
@@ -79,6 +82,7 @@ func NewRegistry(warn func(text string)) *Registry {
 		"texthash": openTexthash,
 		"regexp":   openRegexp,
 		"pcre":     openPCRE,
+		"environ":  openEnviron,
 	}
 	return r
 }

@@ -221,3 +221,26 @@ func postmapOnly(w string) bool {
 	return strings.HasSuffix(w, "empty string result is not allowed") ||
 		strings.HasSuffix(w, "should return NO RESULT in case of NOT FOUND")
 }
+
+func TestEnviron(t *testing.T) {
+	r := NewRegistry(nil)
+	r.LookupEnv = func(name string) (string, bool) {
+		if name == "QDIFF_X" {
+			return "yes", true
+		}
+		return "", false
+	}
+	tab, err := r.Open("environ:whatever")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Flags() != Fixed || tab.Type() != "environ" || tab.Name() != "whatever" {
+		t.Errorf("table %s:%s flags %v", tab.Type(), tab.Name(), tab.Flags())
+	}
+	if v, ok, err := tab.Lookup("QDIFF_X"); v != "yes" || !ok || err != nil {
+		t.Errorf("QDIFF_X: %q %v %v", v, ok, err)
+	}
+	if _, ok, err := tab.Lookup("localhost"); ok || err != nil {
+		t.Errorf("localhost: %v %v", ok, err)
+	}
+}
