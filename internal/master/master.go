@@ -66,12 +66,25 @@ func LockPath(transport, service string) string {
 	return "pid/" + transport + "." + service
 }
 
-// OpenLock opens (creating, mode 0600) the accept lock file. The error text
-// is Postfix's fatal message.
+// OpenLock opens the accept lock file the way Postfix's safe_open does: an
+// existing regular file is opened as it is, a missing one is created
+// exclusively (mode 0600). The error text is Postfix's fatal message.
 func OpenLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err == nil {
+		fi, serr := f.Stat()
+		if serr == nil && !fi.Mode().IsRegular() {
+			f.Close()
+			return nil, fmt.Errorf("open lock file %s: file is not a regular file", path)
+		}
+		return f, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("open lock file %s: cannot open file: %s", path, errText(err))
+	}
+	f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file %s: %s", path, errText(err))
+		return nil, fmt.Errorf("open lock file %s: cannot create file exclusively: %s", path, errText(err))
 	}
 	return f, nil
 }
