@@ -363,4 +363,3 @@ func runCase(t *testing.T, sh *shard, c *corpusCase, dataDir string, used *sync.
 		t.Logf("real outcome: reply %q\nlog:\n%s\nqueue:\n%s", real.Reply, strings.Join(real.Log, "\n"), strings.Join(real.Queue, "\n"))
 	}
 }
-

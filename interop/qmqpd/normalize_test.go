@@ -54,7 +54,9 @@ func newMasker(reply string, log []string, files []string) *masker {
 	for id := range seen {
 		m.ids = append(m.ids, id)
 	}
-	sort.Slice(m.ids, func(i, j int) bool { return len(m.ids[i]) > len(m.ids[j]) || len(m.ids[i]) == len(m.ids[j]) && m.ids[i] < m.ids[j] })
+	sort.Slice(m.ids, func(i, j int) bool {
+		return len(m.ids[i]) > len(m.ids[j]) || len(m.ids[i]) == len(m.ids[j]) && m.ids[i] < m.ids[j]
+	})
 	return m
 }
 
