@@ -48,6 +48,40 @@ var (
 	opensslVersionRE = regexp.MustCompile(`OpenSSL [0-9]+\.[0-9]+\.[0-9]+[a-z]*(-[a-z0-9]+)? +[0-9]{1,2} [A-Z][a-z]{2} [0-9]{4}`)
 )
 
+// showSASL prints the SASL plug-in types (-a: server, -A: client). They
+// are a property of Postfix's smtpd(8) and smtp(8), which this project does
+// not ship: the types of Debian's build are printed when that daemon is
+// installed in daemon_directory; otherwise postconf says so and exits with
+// status 1 (Postfix itself never reads main.cf for -a and -A; we read it
+// quietly, only to find daemon_directory).
+func (p *program) showSASL(server bool) {
+	daemon, types, kind := "smtp", saslClientTypes, "client"
+	if server {
+		daemon, types, kind = "smtpd", saslServerTypes, "server"
+	}
+	path := p.quietDaemonDirectory() + "/" + daemon
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		panic(fatalf("cannot list SASL %s types: %s is not installed (they are those of Postfix's %s(8); this postconf ships no SASL implementation)", kind, path, daemon))
+	}
+	p.printList(types)
+}
+
+// quietDaemonDirectory returns daemon_directory from main.cf, or its
+// default when main.cf cannot be read or expanded; it prints nothing.
+func (p *program) quietDaemonDirectory() string {
+	def, _ := maincf.BuiltinDefault("daemon_directory")
+	dir, _ := p.lookupEnv(configEnv)
+	c, err := maincf.Load(maincf.Options{ConfigDir: dir, Getenv: p.getenv, ProcessName: p.procName})
+	if err != nil {
+		return def
+	}
+	v, err := c.Get("daemon_directory")
+	if err != nil || v == "" {
+		return def
+	}
+	return v
+}
+
 // showLocks prints the mailbox locking methods.
 func (p *program) showLocks() { p.printList(lockMethods) }
 
@@ -176,6 +210,18 @@ func (p *program) showTemplates(argv, operands []string) {
 	p.readParameters()
 	p.registerBuiltinParameters()
 	path := p.configValue("daemon_directory") + "/" + argv[0]
+	if st, err := os.Stat(path); err != nil || st.IsDir() {
+		// Postfix would fail in execv(); say why the mode needs it.
+		text := "not a regular file"
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			text = maincf.Strerror(err)
+		}
+		panic(fatalf("execv %s: %s (postconf -b and -t run Postfix's bounce(8), which this project does not ship)", path, text))
+	}
 	cmd := exec.Command(path)
 	cmd.Args = argv
 	cmd.Env = p.childEnv()

@@ -245,9 +245,9 @@ func (p *program) run(args []string) {
 		}
 		p.flagUnusedMasterParameters()
 	case p.mode&modeSASLServer != 0:
-		p.printList(saslServerTypes)
+		p.showSASL(true)
 	case p.mode&modeSASLClient != 0:
-		p.printList(saslClientTypes)
+		p.showSASL(false)
 	case p.mode&modeShowTLS != 0:
 		p.showTLS(*opts.TLS)
 	case p.mode&modeEditAny != 0:
