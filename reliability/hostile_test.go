@@ -19,6 +19,7 @@ import (
 
 	"github.com/qmqpd-go/qmqpd/internal/postfixtest"
 	"github.com/qmqpd-go/qmqpd/internal/qmqp"
+	"github.com/qmqpd-go/qmqpd/internal/qmqpd"
 )
 
 // badNetstrings are malformed (and borderline) netstrings, after the test
@@ -278,4 +279,69 @@ func FuzzSession(f *testing.F) {
 			t.Fatalf("queue file %s left after reply %q", ent.Name(), r)
 		}
 	})
+}
+
+// TestMemoryBound checks the server's memory bound under hostile sizes:
+// clients that announce huge messages and then stall cost a bounded amount
+// each (the announced size is not allocated up front: at most 1 MiB per
+// session before the bytes arrive), a length above message_size_limit is
+// refused before anything is read, and a few maximum-size messages cost
+// about their size (the body is held in memory until the recipients are
+// read, as in Postfix).
+func TestMemoryBound(t *testing.T) {
+	t.Parallel()
+	const stalled = 40
+	e := start(t, opts{quietLog: true, timeout: 5 * time.Second, cfg: func(c *qmqpd.Config) { c.MessageSizeLimit = 4 << 20 }})
+	heap0 := heapInuse()
+	var conns []net.Conn
+	for i := 0; i < stalled; i++ {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("4194320:4194304:partial"))
+		conns = append(conns, c)
+	}
+	stats.faults.Add(stalled)
+	// Wait until every session is reading the content.
+	settle(func() bool { return e.q.opens.Load() == stalled })
+	time.Sleep(100 * time.Millisecond)
+	if grown := int64(heapInuse()) - int64(heap0); grown > stalled*(1<<20+64<<10)+8<<20 {
+		t.Errorf("%d stalled clients announcing 4 MiB grew the heap by %d bytes", stalled, grown)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	// Above the limit: refused at once.
+	if r := converse(e.addr, []byte("99999999999:999999999:")); !strings.Contains(r, "Dnetstring length exceeds storage limit while receiving message content") {
+		t.Errorf("oversized announcement: %q", r)
+	}
+	// Four 4 MiB messages at once.
+	var wg sync.WaitGroup
+	ok := map[string]msg{}
+	var mu sync.Mutex
+	for i := 0; i < 4; i++ {
+		m := newMsg(fmt.Sprintf("big%d", i), 1, 60000) // ~4 MB
+		for len(m.body) > 4<<20 {
+			m = newMsg(fmt.Sprintf("big%d", i), 1, 59000)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := send(e.addr, m.packet())
+			stats.sent.Add(1)
+			if id, k := queuedID(r); k && err == nil {
+				stats.queued.Add(1)
+				mu.Lock()
+				ok[id] = m
+				mu.Unlock()
+			} else {
+				t.Errorf("big message: %q %v", r.String(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	e.stop()
+	verifyQueue(t, e.dir, ok)
 }
