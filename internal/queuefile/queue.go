@@ -258,11 +258,15 @@ func (f *File) Writer() *Writer { return f.w }
 // (n <= 0 = no limit). A file of exactly n bytes is fine.
 func (f *File) SetLimit(n int64) { f.lw.limit = n }
 
-// WriteAt writes p at offset off, after flushing the record writer; it is
-// meant for patching the size record in place.
+// WriteAt writes p at offset off; it is meant for patching the size record
+// in place. Bytes still in the record writer's buffer are patched there (no
+// system call); otherwise the writer is flushed first.
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.state != stateOpen {
 		return 0, fmt.Errorf("%s: write after close", f.ID)
+	}
+	if f.w.patchBuffered(p, off) {
+		return len(p), nil
 	}
 	if err := f.w.Flush(); err != nil {
 		return 0, err

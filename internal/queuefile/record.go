@@ -142,24 +142,31 @@ type Record struct {
 	Offset int64 // file offset of the type byte; -1 if unknown
 }
 
+// writerBufSize is the Writer's buffer: a typical message's whole queue
+// file fits, so it reaches the file in one write(2), and the size record can
+// still be patched in memory.
+const writerBufSize = 16 << 10
+
 // Writer encodes records onto an underlying writer, buffered. Call Flush
 // before using the underlying writer directly.
 type Writer struct {
-	bw  *bufio.Writer
-	off int64
-	err error
-	hdr [1 + 10]byte
-	fmt []byte
+	dst     io.Writer
+	buf     []byte // bytes not yet written to dst
+	flushed int64  // bytes written to dst
+	off     int64  // flushed + len(buf)
+	err     error
+	hdr     [1 + 10]byte
+	fmt     []byte
 }
 
 // NewWriter returns a Writer that starts counting offsets at 0.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{bw: bufio.NewWriterSize(w, 8192)}
+	return NewWriterAt(w, 0)
 }
 
 // NewWriterAt is NewWriter for a destination that already holds off bytes.
 func NewWriterAt(w io.Writer, off int64) *Writer {
-	return &Writer{bw: bufio.NewWriterSize(w, 8192), off: off}
+	return &Writer{dst: w, buf: make([]byte, 0, writerBufSize), flushed: off, off: off}
 }
 
 // header encodes the type byte and the length of a record into w.hdr.
@@ -181,24 +188,83 @@ func (w *Writer) header(typ byte, n int) []byte {
 	return h
 }
 
+// write buffers p; a write larger than the buffer goes straight through
+// once the buffer is flushed, without a copy.
+func (w *Writer) write(p []byte) error {
+	for len(p) > 0 {
+		if len(w.buf) == 0 && len(p) >= cap(w.buf) {
+			n, err := w.dst.Write(p)
+			w.flushed += int64(n)
+			w.off += int64(n)
+			if err == nil && n < len(p) {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				w.err = err
+			}
+			return err
+		}
+		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+n]
+		w.off += int64(n)
+		p = p[n:]
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Writer) writeString(s string) error {
+	for len(s) > 0 {
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+		n := copy(w.buf[len(w.buf):cap(w.buf)], s)
+		w.buf = w.buf[:len(w.buf)+n]
+		w.off += int64(n)
+		s = s[n:]
+	}
+	if len(w.buf) == cap(w.buf) {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.dst.Write(w.buf)
+	w.flushed += int64(n)
+	if err == nil && n < len(w.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		// Keep the offset arithmetic exact: what was not written is lost.
+		w.off = w.flushed
+		w.buf = w.buf[:0]
+		w.err = err
+		return err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
 // Record writes one record. After the first error every later call returns
 // that error.
 func (w *Writer) Record(typ byte, data []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	h := w.header(typ, len(data))
-	if _, err := w.bw.Write(h); err != nil {
-		w.err = err
+	if err := w.write(w.header(typ, len(data))); err != nil {
 		return err
 	}
-	w.off += int64(len(h))
-	n, err := w.bw.Write(data)
-	w.off += int64(n)
-	if err != nil {
-		w.err = err
-	}
-	return err
+	return w.write(data)
 }
 
 // RecordString is Record for a string payload, without copying it.
@@ -206,18 +272,10 @@ func (w *Writer) RecordString(typ byte, data string) error {
 	if w.err != nil {
 		return w.err
 	}
-	h := w.header(typ, len(data))
-	if _, err := w.bw.Write(h); err != nil {
-		w.err = err
+	if err := w.write(w.header(typ, len(data))); err != nil {
 		return err
 	}
-	w.off += int64(len(h))
-	n, err := w.bw.WriteString(data)
-	w.off += int64(n)
-	if err != nil {
-		w.err = err
-	}
-	return err
+	return w.writeString(data)
 }
 
 // Recordf writes a record whose payload is fmt.Sprintf(format, args...).
@@ -241,11 +299,17 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := w.bw.Flush(); err != nil {
-		w.err = err
-		return err
+	return w.flush()
+}
+
+// patchBuffered overwrites bytes at offset off when they are all still in
+// the buffer (not yet written out), and reports whether it did.
+func (w *Writer) patchBuffered(p []byte, off int64) bool {
+	if w.err != nil || off < w.flushed || off+int64(len(p)) > w.off {
+		return false
 	}
-	return nil
+	copy(w.buf[off-w.flushed:], p)
+	return true
 }
 
 // Err returns the first write error, if any.

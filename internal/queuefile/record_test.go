@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 )
 
 var examples = []string{"testdata/bare-message.qf", "testdata/two-recipients.qf"}
@@ -167,5 +168,58 @@ func TestReaderHugeDeclaredLength(t *testing.T) {
 	rec, err := NewReader(bytes.NewReader(AppendRecord(nil, RecNorm, long))).Next()
 	if err != nil || !bytes.Equal(rec.Data, long) {
 		t.Errorf("long record: %d bytes, %v", len(rec.Data), err)
+	}
+}
+
+// TestWriterBuffering: records of every size around the buffer size encode
+// exactly as AppendRecord does, offsets stay exact, and patching works both
+// for bytes still buffered and for bytes already written.
+func TestWriterBuffering(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	var want []byte
+	sizes := []int{0, 1, 100, writerBufSize - 3, writerBufSize, writerBufSize + 1, 3 * writerBufSize, 5, 127, 128, 16383, 16384}
+	for i, n := range sizes {
+		data := bytes.Repeat([]byte{byte('a' + i)}, n)
+		if i%2 == 0 {
+			_ = w.Record(RecNorm, data)
+		} else {
+			_ = w.RecordString(RecNorm, string(data))
+		}
+		want = AppendRecord(want, RecNorm, data)
+		if w.Offset() != int64(len(want)) {
+			t.Fatalf("after record %d: offset %d, want %d", i, w.Offset(), len(want))
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Fatal("encoding differs from AppendRecord")
+	}
+
+	// Patching: in the buffer, then after a flush (through a file).
+	q := newQueue(t)
+	for _, flushFirst := range []bool{false, true} {
+		f, err := q.Create(time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Writer().Record(RecSize, Size{}.Payload())
+		_ = f.Writer().RecordString(RecNorm, "text")
+		if flushFirst {
+			_ = f.Writer().Flush()
+		}
+		if err := f.PatchSize(Size{ContentSize: 7, DataOffset: 99}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(f.Path)
+		recs := readAll(t, got)
+		if s, _ := ParseSize(recs[0].Data); s.ContentSize != 7 || s.DataOffset != 99 || string(recs[1].Data) != "text" {
+			t.Errorf("flushFirst=%v: size %+v, records %v", flushFirst, s, recs)
+		}
 	}
 }
