@@ -651,3 +651,8 @@ func isatty(f *os.File) bool {
 	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
 	return errno == 0
 }
+
+// Command runs qmqpd as the process's main function: it does not return.
+func Command() {
+	os.Exit(Main(OSEnv()))
+}
