@@ -254,7 +254,7 @@ func findKnown(caseName, side, part string) *knownDiff {
 
 // shardCount instances share the corpus; each runs its cases one after the
 // other (the log and incoming/ are per instance).
-const shardCount = 3
+const shardCount = 4
 
 func TestCorpus(t *testing.T) {
 	cases := corpus()
