@@ -85,7 +85,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.ours, "ours", "", "path of our qmqpd binary (required)")
 	fs.IntVar(&o.port, "port", 23001, "Postfix listens on PORT, ours on PORT+1 (127.0.0.1)")
 	fs.Float64Var(&o.seconds, "seconds", 0, "target seconds per run (default 1.5 quick, 4 full)")
-	fs.IntVar(&o.reps, "reps", 2, "A B repetitions per cell")
+	fs.IntVar(&o.reps, "reps", 0, "A B repetitions per cell (default 2 quick, 3 full)")
 	fs.StringVar(&sessions, "sessions", "", "parallel sessions (default 1,32 quick; 1,8,32,128 full)")
 	fs.StringVar(&sizes, "sizes", "", "message sizes, e.g. 2KB,100KB,5MB (default 2KB,100KB quick; 2KB,100KB,5MB full)")
 	fs.IntVar(&o.memClients, "mem-clients", 0, "memory test: concurrent clients (default 50 quick, 500 full; -1 = skip)")
@@ -106,6 +106,12 @@ func run(args []string, stdout io.Writer) error {
 		o.seconds = 4
 		if o.quick {
 			o.seconds = 1.5
+		}
+	}
+	if o.reps <= 0 {
+		o.reps = 3
+		if o.quick {
+			o.reps = 2
 		}
 	}
 	var err error
@@ -152,6 +158,7 @@ type cellResult struct {
 type srvResult struct {
 	rates   []float64 // msgs/s per qmqp-source run
 	cpu     []float64 // CPU s per 1000 msgs per qmqp-source run
+	cpuAll  []float64 // the same with the server's helper processes
 	rssKB   int64     // peak over all runs
 	lat     []time.Duration
 	goRates []float64
@@ -251,9 +258,16 @@ func bench(o options, stdout io.Writer) error {
 				for _, s := range servers {
 					r := c.srv[s.name]
 					n := count(s.name, size, sess)
+					all := s.allPids
+					if all == nil {
+						all = s.pids
+					}
 					u := startUsage(s.pids, 0, nil)
+					ua := startUsage(all, 0, nil)
 					lr := runQMQPSource(ctx, s.addr, sess, size, n)
 					cpu, rss := u.stop()
+					cpuAll, _ := ua.stop()
+					r.cpuAll = append(r.cpuAll, cpuAll/float64(lr.msgs)*1000)
 					rate := float64(lr.msgs) / lr.elapsed.Seconds()
 					r.rates = append(r.rates, rate)
 					r.cpu = append(r.cpu, cpu/float64(lr.msgs)*1000)

@@ -28,7 +28,10 @@ type server struct {
 	// pids returns the processes whose CPU and memory count for the
 	// server (ours: the daemon; Postfix: qmqpd and cleanup).
 	pids func() []int
-	stop func()
+	// allPids adds the helper processes the server needs (Postfix: master,
+	// trivial-rewrite, postlogd); nil = same as pids.
+	allPids func() []int
+	stop    func()
 }
 
 // commonMainCF are the main.cf settings both servers get: same host name,
@@ -151,6 +154,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 		queueDir: spool,
 		pids: func() []int {
 			return childrenNamed(mpid, "qmqpd", "cleanup")
+		},
+		allPids: func() []int {
+			return append(childrenNamed(mpid, "qmqpd", "cleanup", "trivial-rewrite", "postlogd"), mpid)
 		},
 		stop: func() { stopPID(mpid) },
 	}
