@@ -121,6 +121,7 @@ func (p *program) opensslRunVersion() string {
 func (p *program) showMaps() {
 	p.readParameters()
 	p.registerBuiltinParameters()
+	p.checkGlobals()
 	metaDir := p.configValue("meta_directory")
 	names := append([]string(nil), coreMapTypes...)
 	seen := map[string]bool{}

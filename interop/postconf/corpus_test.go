@@ -271,7 +271,46 @@ func generatedCases() []*corpusCase {
 		"big unix - - n - - smtp -o smtp_helo_name=$big_user\n"
 
 	v := func(s string) []byte { return []byte(s) }
-	return []*corpusCase{
+
+	// postconf -m runs the start-up checks of the global parameters
+	// (Postfix's mail_params_init): one case per check.
+	var initCases []*corpusCase
+	for i, mainCF := range []string{
+		"",
+		"setgid_group =\n",
+		"compatibility_level = x\n",
+		"syslog_facility = bogus\n",
+		"myhostname = bad_host!\n",
+		"myhostname = 1234\n",
+		"mydomain = -x.com\n",
+		"mail_owner = nosuchuser\n",
+		"mail_owner = root\n",
+		"default_privs = postfix\n",
+		"setgid_group = nosuchgroup\n",
+		"setgid_group = root\n",
+		"line_length_limit = 100\n",
+		"message_size_limit = 10k\n",
+		"ipc_timeout = 0\n",
+		"in_flow_delay = 11\n",
+		"soft_bounce = maybe\n",
+		"relayhost = $myhostname\nmyhostname = a.b\n",
+		"myorigin = a, b\n",
+		"default_verp_delimiters = +\n",
+		"default_verp_delimiters = +@\n",
+		"mynetworks_style = bogus\n",
+		"inet_protocols = ipx\n",
+		"smtputf8_enable = perhaps\n",
+		"a = ${x\nmail_name = $a\n",
+		"mail_name =\n",
+		"default_process_limit = 0\n",
+		"meta_directory = /nonexistent\n",
+		"myhostname = x\n",
+	} {
+		c := mk(fmt.Sprintf("gen-params-init-%02d", i), map[string][]byte{"main.cf": v(mainCF), "master.cf": nil}, "-m")
+		c.Groups = map[string]bool{}
+		initCases = append(initCases, c)
+	}
+	return append(initCases, []*corpusCase{
 		mk("gen-crlf", map[string][]byte{
 			"main.cf": crlf("# CRLF everywhere\ncompatibility_level = 3.6\nmyorigin = example.com\n" +
 				"smtpd_banner = $myhostname\n   ESMTP\n\nuser_a = one\nrelayhost = [$user_a]:25\nempty =\n"),
@@ -298,5 +337,5 @@ func generatedCases() []*corpusCase {
 			"main.cf":   v(huge),
 			"master.cf": v(hugeMaster),
 		}, "-x smtpd_banner", "-h big_user", "-nf"),
-	}
+	}...)
 }

@@ -185,9 +185,7 @@ var shortGroup = map[string]string{
 // "case: args" (the same text as the subtest name before Go rewrites it),
 // each with the reason. The test asserts that these cases STILL differ, so a
 // fix is noticed and its entry removed.
-var knownDiffs = map[string]string{
-	"debian-stock: -m": "postconf -m runs Postfix's mail_params_init checks (here: setgid_group must not be empty); ours does not yet",
-}
+var knownDiffs = map[string]string{}
 
 // knownEditDiffs is knownDiffs for the editing comparisons, keyed by
 // "case: args".
