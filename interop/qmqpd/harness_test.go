@@ -68,18 +68,18 @@ func cleanupService(i int) string { return fmt.Sprintf("qdcleanup%d", i) }
 
 // startShard starts an instance for cases. dataDir replaces "DIR" in
 // parameter values.
-func startShard(t *testing.T, cases []*corpusCase, dataDir string) *shard {
+func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF map[string]string, held map[*corpusCase]net.Listener) *shard {
 	sh := &shard{ports: map[*corpusCase]int{}, index: map[*corpusCase]int{}}
 	// postlogd(8) exits after max_use (100) datagrams, and lines sent
 	// while master restarts it can be lost; the corpus logs far more.
 	mainCF := map[string]string{"max_use": "100000"}
+	for k, v := range extraMainCF {
+		mainCF[k] = v
+	}
 	var master strings.Builder
 	for i, c := range cases {
 		sh.index[c] = i
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
+		port := held[c].Addr().(*net.TCPAddr).Port
 		sh.ports[c] = port
 		var opts strings.Builder
 		for j, p := range c.params {
@@ -90,7 +90,7 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string) *shard {
 			mainCF[paramName(i, j)] = strings.ReplaceAll(value, "DIR", dataDir)
 			fmt.Fprintf(&opts, " -o %s=$%s", name, paramName(i, j))
 		}
-		fmt.Fprintf(&master, "127.0.0.1:%d inet n - n - - qmqpd -o cleanup_service_name=%s%s\n", port, cleanupService(i), opts.String())
+		fmt.Fprintf(&master, "%s inet n - n - - qmqpd -o cleanup_service_name=%s%s\n", net.JoinHostPort(c.host(), strconv.Itoa(port)), cleanupService(i), opts.String())
 		fmt.Fprintf(&master, "%s unix n - n - 0 cleanup%s\n", cleanupService(i), opts.String())
 	}
 	sh.inst = postfixtest.Start(t, mainCF)
@@ -121,15 +121,19 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string) *shard {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Let go of the reserved ports just before master binds them.
+	for _, c := range cases {
+		held[c].Close()
+	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until master holds every new port: binding it then fails. A
 	// probe connection would start qmqpd early and spoil the first case.
 	deadline := time.Now().Add(10 * time.Second)
-	for _, port := range sh.ports {
+	for c, port := range sh.ports {
 		for {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			l, err := net.Listen("tcp", net.JoinHostPort(c.host(), strconv.Itoa(port)))
 			if err != nil {
 				break
 			}
@@ -143,14 +147,24 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string) *shard {
 	return sh
 }
 
-// freePort asks the kernel for a free loopback TCP port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// reservePorts holds a distinct free port for every case until its
+// shard's master takes it over (a port picked and released at once could
+// be picked again for the next case).
+func reservePorts(t *testing.T, cases []*corpusCase) map[*corpusCase]net.Listener {
+	held := map[*corpusCase]net.Listener{}
+	t.Cleanup(func() {
+		for _, l := range held {
+			l.Close()
+		}
+	})
+	for _, c := range cases {
+		l, err := net.Listen("tcp", net.JoinHostPort(c.host(), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held[c] = l
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return held
 }
 
 // run sends case c to one side and collects what it did.
@@ -161,7 +175,7 @@ func (sh *shard) run(t *testing.T, c *corpusCase, side string) outcome {
 	var addr string
 	var stop func()
 	if side == sideReal {
-		addr = fmt.Sprintf("127.0.0.1:%d", sh.ports[c])
+		addr = net.JoinHostPort(c.host(), strconv.Itoa(sh.ports[c]))
 	} else {
 		addr, stop = sh.startOurs(t, c, side)
 		defer stop()
@@ -346,7 +360,7 @@ func (sh *shard) startOurs(t *testing.T, c *corpusCase, side string) (addr strin
 	}
 	qlog := newLog("qmqpd")
 	clog := newLog("cleanup")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(c.host(), "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +388,7 @@ func (sh *shard) startOurs(t *testing.T, c *corpusCase, side string) (addr strin
 		ConfigDir:   inst.ConfigDir,
 		Overrides:   overrides,
 		ProcessName: "qmqpd",
-		ServiceName: fmt.Sprintf("127.0.0.1:%d", sh.ports[c]),
+		ServiceName: net.JoinHostPort(c.host(), strconv.Itoa(sh.ports[c])),
 		Warn:        qlog.Warn,
 	})
 	if err == nil {
