@@ -224,6 +224,19 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	}
 	stats.faults.Add(int64(len(res) - len(ok)))
 	verifyQueue(t, e.dir, ok)
+
+	// Messages above the spool's memory part (64 KiB) are spooled to an
+	// unnamed file on the same file system first: that write fails too.
+	dir = mountTmpfs(t, "1m", false)
+	e = start(t, opts{dir: dir})
+	res = sendAll(e.addr, bigMsgs("spool", 24, 1500), 6)
+	e.stop()
+	ok = tally(t, res, replyWriteError)
+	if len(ok) == 0 || len(ok) == len(res) {
+		t.Fatalf("spooled: %d of %d queued; the file system should fill part way", len(ok), len(res))
+	}
+	stats.faults.Add(int64(len(res) - len(ok)))
+	verifyQueue(t, e.dir, ok)
 }
 
 // TestFaultFileTooLarge: a write failing with EFBIG makes the message "too
