@@ -210,6 +210,7 @@ func (p *program) showTemplates(argv, operands []string) {
 	argv = append(argv, "-o", "queue_directory=.")
 	p.readParameters()
 	p.registerBuiltinParameters()
+	p.checkGlobals()
 	path := p.configValue("daemon_directory") + "/" + argv[0]
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
 		// Postfix would fail in execv(); say why the mode needs it.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -96,6 +97,11 @@ var matrix = map[string][][]string{
 		{"-dx", "smtputf8_enable", "mynetworks_style", "relay_domains", "syslog_name"},
 		{"-h", "mail_version", "relayhost", "nosuch_parameter"},
 		{"-H", "mail_version", "relayhost", "nosuch_parameter"},
+		{"-p", "-n"},
+		{"-vn"},
+		{"-vvx", "relayhost", "nosuch_parameter"},
+		{"-vM"},
+		{"-t", "failure_template"},
 	},
 	// Command-line checks and the modes that do not list main.cf/master.cf.
 	"options": {
@@ -115,6 +121,10 @@ var matrix = map[string][][]string{
 		{"-fe", "a=b"},
 		{"-xX", "a"},
 		{"-bt"},
+		{"-b"},
+		{"-t"},
+		{"-t", "failure_template"},
+		{"-b", "/nonexistent/template"},
 		{"-mM"},
 		{"-lx"},
 		{"-mn"},
@@ -446,6 +456,24 @@ func dropProjectLine(real, ours outcome, hideName bool) (outcome, bool) {
 	return ours, true
 }
 
+// verboseLine matches what -v adds to standard error: Postfix's debug log
+// of its library calls ("postconf: dict_update: ...", "postconf:
+// name_mask: ..."), which our postconf does not reproduce (a documented
+// difference). Warnings and fatal errors are kept.
+var verboseLine = regexp.MustCompile(`^postconf: (?:warning|fatal|error|panic): `)
+
+// dropVerbose removes the -v debug lines from o's standard error.
+func dropVerbose(o outcome) outcome {
+	var kept []string
+	for _, l := range o.Stderr {
+		if verboseLine.MatchString(l) {
+			kept = append(kept, l)
+		}
+	}
+	o.Stderr = kept
+	return o
+}
+
 // hasFlag reports whether the option letter appears among the options of
 // args (after "-c DIR" and the like, before the operands).
 func hasFlag(args []string, letter byte) bool {
@@ -506,6 +534,9 @@ func runJob(j *job, slots chan struct{}) {
 	if j.real, j.err = realRun(); j.err != nil {
 		return
 	}
+	if hasFlag(j.args, 'v') {
+		j.real = dropVerbose(j.real)
+	}
 	if j.edit {
 		if j.err = os.RemoveAll(j.dir); j.err != nil {
 			return
@@ -520,6 +551,9 @@ func runJob(j *job, slots chan struct{}) {
 			return
 		}
 	}
+	if hasFlag(j.args, 'v') {
+		j.ours = dropVerbose(j.ours)
+	}
 	raw := j.ours
 	hideName := hasFlag(j.args, 'h')
 	j.ours, j.extra = dropProjectLine(j.real, raw, hideName)
@@ -529,6 +563,9 @@ func runJob(j *job, slots chan struct{}) {
 		}
 		if j.real, j.err = realRun(); j.err != nil {
 			return
+		}
+		if hasFlag(j.args, 'v') {
+			j.real = dropVerbose(j.real)
 		}
 		j.ours, j.extra = dropProjectLine(j.real, raw, hideName)
 	}
