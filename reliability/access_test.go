@@ -320,8 +320,29 @@ func TestAccessSymlinkIncoming(t *testing.T) {
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Errorf("reply %q %v, and the server wrote %d file(s) through the incoming symlink (%s)", r.String(), err, len(ents), ents[0].Name())
 	}
-	if r.Code == 'K' {
-		t.Errorf("K reply with incoming/ a symlink out of the queue")
+	if r.String() != replyWriteError {
+		t.Errorf("reply %q %v with incoming/ a symlink out of the queue, want %q", r.String(), err, replyWriteError)
+	}
+
+	// Hashed incoming (hash_queue_depth 1): every possible hash
+	// directory is a symlink out of the queue.
+	dir = t.TempDir()
+	makeQueue(t, dir)
+	for _, c := range "0123456789ABCDEF" {
+		if err := os.Symlink(outside, filepath.Join(dir, "incoming", string(c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats.faults.Add(1)
+	e = start(t, opts{dir: dir, hashed: true})
+	r, err = send(e.addr, newMsg("symhash", 1, 2).packet())
+	stats.sent.Add(1)
+	e.stop()
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("reply %q %v, and the server wrote %d file(s) through a hash directory symlink (%s)", r.String(), err, len(ents), ents[0].Name())
+	}
+	if r.String() != replyWriteError {
+		t.Errorf("reply %q %v with symlinked hash directories, want %q", r.String(), err, replyWriteError)
 	}
 }
 

@@ -125,6 +125,7 @@ type opts struct {
 	quietLog   bool             // count log lines without keeping them
 	now        func() time.Time // queue file clock (nil = time.Now)
 	pid        int              // process ID in temporary names (0 = real)
+	hashed     bool             // incoming is hashed (hash_queue_depth 1)
 }
 
 // makeQueue creates the queue directories Postfix has (incoming, public).
@@ -189,7 +190,7 @@ func (noDNS) LookupNetIP(ctx context.Context, network, host string) ([]netip.Add
 }
 
 func newCleanup(dir string, o opts) (*builtin, *queuefile.Queue) {
-	q := &queuefile.Queue{Dir: dir, FS: o.fs, Now: o.now, PID: o.pid}
+	q := &queuefile.Queue{Dir: dir, FS: o.fs, Now: o.now, PID: o.pid, Hashed: o.hashed, HashDepth: 1}
 	s := cleanup.DefaultSettings("reliab.example.org", "example.org")
 	s.Location = time.UTC
 	if o.settings != nil {
