@@ -87,6 +87,26 @@ func TestCrashSIGKILL(t *testing.T) {
 	}
 	// Let a good number of messages through, then kill in mid-write.
 	settle(func() bool { mu.Lock(); defer mu.Unlock(); return len(ok) >= 60 })
+	// Three more clients are surely in the middle of their packets (their
+	// queue files exist and are being written) when the kill comes.
+	for i := 0; i < 3; i++ {
+		p := newMsg(fmt.Sprintf("half%d", i), 1, 100).packet()
+		conn, err := net.Dial("tcp", c.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write(p[:len(p)/2])
+	}
+	settle(func() bool {
+		n := 0
+		for _, mode := range queueFiles(t, dir) {
+			if mode.Perm() == 0o600 {
+				n++
+			}
+		}
+		return n >= 3
+	})
 	c.cmd.Process.Kill()
 	<-c.done
 	c.ended = true
@@ -127,6 +147,39 @@ func TestCrashSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("SIGKILL after %d K replies: %d ready files, %d not ready", len(ok), ready, unready)
+	if unready < 3 {
+		t.Errorf("%d files not ready after the kill; the 3 half-sent messages should have left theirs", unready)
+	}
+
+	// A restarted daemon works on the same queue, next to the leftovers.
+	c2 := startChild(t, dir, conf, logf, nil, nil)
+	again := map[string]msg{}
+	for i := 0; i < 5; i++ {
+		m := newMsg(fmt.Sprintf("restart%d", i), 1, 3)
+		r, err := send(c2.addr, m.packet())
+		stats.sent.Add(1)
+		id, k := queuedID(r)
+		if err != nil || !k {
+			t.Fatalf("after restart: %q %v", r.String(), err)
+		}
+		stats.queued.Add(1)
+		again[id] = m
+	}
+	if err := c2.signal(syscall.SIGTERM, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for id, m := range again {
+		q, err := readQueueFile(filepath.Join(dir, "incoming", id))
+		if err == nil {
+			err = q.check(m)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(queueFiles(t, dir)); n != len(files)+len(again) {
+		t.Errorf("%d files after the restart, want %d", n, len(files)+len(again))
+	}
 
 	// Postfix's own cleanup of crash leftovers: postsuper -p removes old
 	// files that are not ready and keeps every ready one.
@@ -144,6 +197,11 @@ func TestCrashSIGKILL(t *testing.T) {
 		t.Fatalf("postsuper -p: %v\n%s", err, out)
 	}
 	after := queueFiles(t, dir)
+	for id := range again {
+		if _, still := after["incoming/"+id]; !still {
+			t.Errorf("postsuper -p removed ready file %s", id)
+		}
+	}
 	for rel, mode := range files {
 		_, still := after[rel]
 		if mode.Perm() == 0o700 && !still {
