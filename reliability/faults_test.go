@@ -593,6 +593,26 @@ func TestFaultCleanupGone(t *testing.T) {
 			}
 		})
 	}
+	// The daemon process in service mode, with cleanup vanishing in the
+	// middle of the records and before its greeting.
+	for _, mode := range []string{"mid-records", "before-greeting"} {
+		t.Run("daemon-"+mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			makeQueue(t, dir)
+			fakeCleanup(t, filepath.Join(dir, "public", "cleanup"), mode)
+			conf, logf := childConf(t, dir, "qmqpd_cleanup_mode = service", "ipc_timeout = 2s")
+			c := startChild(t, dir, conf, logf, nil, nil)
+			res := sendAll(c.addr, bigMsgs("dgone", 3, 200), 3)
+			if ok := tally(t, res, replyWriteError); len(ok) != 0 {
+				t.Errorf("K without cleanup: %v", ok)
+			}
+			if err := c.signal(syscall.SIGTERM, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			verifyQueue(t, dir, nil, "public/cleanup")
+		})
+	}
 	// Under master(8), Postfix's qmqpd exits when cleanup cannot be
 	// reached; the server reports that as fatal instead of answering.
 	t.Run("master-fatal", func(t *testing.T) {
