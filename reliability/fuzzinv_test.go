@@ -19,7 +19,8 @@ var fuzzRequired = []struct {
 }{
 	{"netstrings and the QMQP packet", "internal/qmqp", "^FuzzReader$", "qdiff"},
 	{"QMQP replies (client side)", "internal/qmqp", "^FuzzReadReply$", "qdiff"},
-	{"QMQP session (end to end)", "reliability", "^FuzzSession$", "reliab"},
+	{"QMQP session", "internal/qmqpd", "^FuzzSession$", "daemon"},
+	{"QMQP session (end to end over TCP)", "reliability", "^FuzzSession$", "reliab"},
 	{"main.cf", "internal/maincf", "^FuzzParseMainCF$", "pconf"},
 	{"master.cf", "internal/maincf", "^FuzzParseMasterCF$", "pconf"},
 	{"$name expansion", "internal/maincf", "^FuzzExpand$", "pconf"},
