@@ -506,11 +506,12 @@ type Size struct {
 // Payload returns the fixed-width payload, "%15d %15d %15d %15d %15d %15d".
 func (s Size) Payload() []byte {
 	b := make([]byte, 0, SizePayloadLen)
+	var num [20]byte
 	for i, v := range [...]int64{s.ContentSize, s.DataOffset, s.Recipients, s.QmgrFlags, s.ContentLength, s.SMTPUTF8} {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		d := strconv.FormatInt(v, 10)
+		d := strconv.AppendInt(num[:0], v, 10)
 		for k := len(d); k < 15; k++ {
 			b = append(b, ' ')
 		}

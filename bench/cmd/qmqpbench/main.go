@@ -47,6 +47,24 @@ type options struct {
 	memLimitMB int
 	out        string
 	svg        string
+	variants   []variant
+}
+
+// variant is another build of our qmqpd measured in the same rotation
+// (A B C ...), to show what a change bought.
+type variant struct{ name, binary string }
+
+type variantFlag struct{ v *[]variant }
+
+func (f variantFlag) String() string { return "" }
+
+func (f variantFlag) Set(s string) error {
+	name, bin, ok := strings.Cut(s, "=")
+	if !ok || name == "" || bin == "" || name == "ours" || name == "postfix" {
+		return fmt.Errorf("-variant wants NAME=BINARY (NAME not ours/postfix), got %q", s)
+	}
+	*f.v = append(*f.v, variant{name, bin})
+	return nil
 }
 
 func main() {
@@ -92,6 +110,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.memSize, "mem-size", 10000000, "memory test: message size")
 	fs.IntVar(&o.memLimitMB, "mem-abort", 2048, "memory test: abort when our RSS exceeds this many MiB")
 	fs.StringVar(&o.out, "out", "", "Markdown file to write the results into (between the results markers)")
+	fs.Var(variantFlag{&o.variants}, "variant", "NAME=BINARY: also measure another qmqpd build in the rotation (repeatable)")
 	fs.StringVar(&o.svg, "svg", "", "SVG chart file (default: beside -out, benchmarks.svg)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -99,8 +118,8 @@ func run(args []string, stdout io.Writer) error {
 	if o.ours == "" {
 		return errors.New("-ours is required")
 	}
-	if o.port < 23000 || o.port+1 > 23999 {
-		return errors.New("-port must leave PORT and PORT+1 within 23000-23999")
+	if o.port < 23000 || o.port+1+len(o.variants) > 23999 {
+		return errors.New("-port must leave PORT .. PORT+1+variants within 23000-23999")
 	}
 	if o.seconds == 0 {
 		o.seconds = 4
@@ -211,7 +230,18 @@ func bench(o options, stdout io.Writer) error {
 		return err
 	}
 	defer ours.stop()
-	servers := []*server{pf, ours} // A B, in this order every time
+	servers := []*server{pf, ours} // A B (C ...), in this order every time
+	for i, v := range o.variants {
+		addr := fmt.Sprintf("127.0.0.1:%d", o.port+2+i)
+		vs, err := startOurs(filepath.Join(o.dir, "variant-"+v.name), addr, v.binary, maxConn)
+		if err != nil {
+			return fmt.Errorf("variant %s: %w", v.name, err)
+		}
+		defer vs.stop()
+		vs.name = v.name
+		servers = append(servers, vs)
+		logf(stdout, "variant %s (%s) on %s", v.name, v.binary, addr)
+	}
 	logf(stdout, "postfix on %s, ours on %s, scratch %s", pfAddr, ourAddr, o.dir)
 
 	// Rough first guesses of messages per second, refined by each run.
@@ -307,13 +337,17 @@ func bench(o options, stdout io.Writer) error {
 	}
 
 	var mem *memResult
+	varMem := map[string]*memResult{}
 	if o.memClients > 0 {
 		mem = memoryTest(ctx, stdout, ours, o)
+		for _, s := range servers[2:] {
+			varMem[s.name] = memoryTest(ctx, stdout, s, o)
+		}
 	}
 	env.duration = time.Since(start)
 	env.loadEnd = loadAvg()
 
-	table := renderTable(cells, mem, env, o)
+	table := renderTable(cells, mem, env, o) + renderVariants(cells, varMem, o)
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, table)
 	if o.out != "" {
@@ -329,7 +363,7 @@ func bench(o options, stdout io.Writer) error {
 // clients to our server and records its peak RSS. It aborts (and says so)
 // when the server grows past memLimitMB, to protect the machine.
 func memoryTest(ctx context.Context, stdout io.Writer, s *server, o options) *memResult {
-	logf(stdout, "memory test: %d clients x %s to ours", o.memClients, sizeName(o.memSize))
+	logf(stdout, "memory test: %d clients x %s to %s", o.memClients, sizeName(o.memSize), s.name)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := &memResult{clients: o.memClients, size: o.memSize}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -143,7 +144,12 @@ func renderTable(cells []*cellResult, mem *memResult, env envInfo, o options) st
 	}
 	var errs []string
 	for _, c := range cells {
-		for _, name := range []string{"ours", "postfix"} {
+		names := make([]string, 0, len(c.srv))
+		for name := range c.srv {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
 			for _, e := range c.srv[name].errors {
 				errs = append(errs, fmt.Sprintf("%d sessions %s %s: %s", c.sessions, sizeName(c.size), name, e))
 			}
@@ -238,4 +244,34 @@ func chart(cells []*cellResult) []byte {
 	}
 	b.WriteString("</svg>\n")
 	return b.Bytes()
+}
+
+// renderVariants compares the extra builds with ours and Postfix.
+func renderVariants(cells []*cellResult, mem map[string]*memResult, o options) string {
+	if len(o.variants) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nOther builds of our qmqpd measured in the same rotation:\n\n")
+	b.WriteString("| sessions | size | build | msg/s | vs ours | vs Postfix | p50 / p99 | CPU s/1000 | peak RSS MiB |\n")
+	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range cells {
+		ur, pr := median(c.srv["ours"].rates), median(c.srv["postfix"].rates)
+		for _, v := range o.variants {
+			r := c.srv[v.name]
+			vr := median(r.rates)
+			fmt.Fprintf(&b, "| %d | %s | %s | %.0f | %s | %s | %s / %s | %.3f | %s |\n", c.sessions, sizeName(c.size), v.name,
+				vr, ratio(vr, ur), ratio(vr, pr), ms(percentile(r.lat, 50)), ms(percentile(r.lat, 99)), median(r.cpu), mib(r.rssKB))
+		}
+	}
+	for _, v := range o.variants {
+		if m := mem[v.name]; m != nil {
+			fmt.Fprintf(&b, "\nMemory test, build %s: %d clients × %s: peak RSS %s MiB, %d errors, %s", v.name, m.clients, sizeName(m.size), mib(m.peakKB), m.errors, m.elapsed.Round(time.Millisecond))
+			if m.aborted {
+				fmt.Fprintf(&b, " (ABORTED: grew past %d MiB)", o.memLimitMB)
+			}
+			b.WriteString(".\n")
+		}
+	}
+	return b.String()
 }
