@@ -59,8 +59,7 @@ type Syncer struct {
 	syncDir func(path string) error
 
 	mu      sync.Mutex
-	cond    *sync.Cond
-	running bool       // a batch is being synced
+	running bool       // a batch is being synced (or handed its lead)
 	pending *syncBatch // the batch being formed (nil = none)
 	stats   SyncStats
 }
@@ -74,8 +73,9 @@ type SyncStats struct {
 type syncBatch struct {
 	files int
 	dirs  map[string]struct{}
-	done  bool
-	err   error
+	done  chan struct{} // closed when the batch has been synced
+	lead  chan struct{} // receives the lead when the previous sync ends
+	err   error         // set before done is closed
 }
 
 // NewSyncer returns a Syncer for queue files under dir (the queue
@@ -96,7 +96,6 @@ func NewSyncerMode(dir string, mode SyncMode) (*Syncer, error) {
 		dir = "."
 	}
 	s := &Syncer{mode: mode, syncDir: fsyncDir}
-	s.cond = sync.NewCond(&s.mu)
 	switch mode {
 	case SyncFS:
 		if !syncfsSupported {
@@ -163,10 +162,14 @@ func (s *Syncer) commit(f *File) error {
 // join adds one file (whose directories are dirs) to the batch being formed
 // and returns once a batch that includes it has been synced, with that
 // batch's error.
+//
+// Hand-off: the goroutine that finishes a sync passes the lead to one
+// waiter of the batch formed meanwhile (through the batch's lead channel);
+// the others sleep until their batch is done. Each committer is woken once.
 func (s *Syncer) join(dirs []string) error {
 	s.mu.Lock()
 	if s.pending == nil {
-		s.pending = &syncBatch{}
+		s.pending = &syncBatch{done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	}
 	b := s.pending
 	b.files++
@@ -176,27 +179,41 @@ func (s *Syncer) join(dirs []string) error {
 		}
 		b.dirs[d] = struct{}{}
 	}
-	for !b.done {
-		if s.running {
-			// Another batch is being synced; ours will be next.
-			s.cond.Wait()
-			continue
-		}
-		// Lead: take the batch formed so far (ours) and sync it.
+	if !s.running {
 		s.running = true
 		s.pending = nil
 		s.mu.Unlock()
-		err := s.syncBatch(b)
-		s.mu.Lock()
-		b.err, b.done = err, true
-		s.running = false
-		s.stats.Batches++
-		s.stats.Files += int64(b.files)
-		s.cond.Broadcast()
+		s.lead(b)
+		return b.err
 	}
-	err := b.err
 	s.mu.Unlock()
-	return err
+	select {
+	case <-b.done:
+	case <-b.lead:
+		// The previous sync is over and b has not started: close it to
+		// newcomers and sync it.
+		s.mu.Lock()
+		s.pending = nil
+		s.mu.Unlock()
+		s.lead(b)
+	}
+	return b.err
+}
+
+// lead syncs b (s.running is set) and then either hands the lead to the
+// batch formed meanwhile or clears s.running.
+func (s *Syncer) lead(b *syncBatch) {
+	b.err = s.syncBatch(b)
+	s.mu.Lock()
+	s.stats.Batches++
+	s.stats.Files += int64(b.files)
+	if next := s.pending; next != nil {
+		next.lead <- struct{}{} // running stays set for next's leader
+	} else {
+		s.running = false
+	}
+	s.mu.Unlock()
+	close(b.done)
 }
 
 func (s *Syncer) syncBatch(b *syncBatch) error {

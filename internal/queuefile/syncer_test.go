@@ -125,7 +125,6 @@ func newOrderQueue(t *testing.T, mode SyncMode) (*Queue, *orderFS, *recorder) {
 	ofs := &orderFS{clock: clock, ready: map[string]int64{}, fsync: map[string]int64{}, wbErr: map[string]bool{}, renamed: map[string]string{}}
 	rec := &recorder{clock: clock, dirs: map[string]int64{}}
 	s := &Syncer{mode: mode, syncFS: rec.sync, syncDir: rec.syncDir}
-	s.cond = sync.NewCond(&s.mu)
 	q.FS, q.Syncer = ofs, s
 	return q, ofs, rec
 }
