@@ -21,7 +21,10 @@ import (
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
 )
 
-var updateGolden = flag.Bool("golden.update", false, "regenerate testdata/golden with a real Postfix 3.7.11 instance (needs root)")
+var (
+	updateGolden = flag.Bool("golden.update", false, "regenerate testdata/golden with a real Postfix 3.7.11 instance (needs root)")
+	updateOnly   = flag.String("golden.only", "", "with -golden.update: regenerate only the cases whose name matches this regular expression")
+)
 
 // goldenCase is one QMQP submission whose queue file, reply and log lines
 // real Postfix produced (testdata/golden/NAME.*).
@@ -121,6 +124,14 @@ var goldenCases = []goldenCase{
 	{name: "from-line-long", msg: "From " + rep("f", 3000) + "\n Subject: cont\nSubject: x\n\nb\n", sender: "a@example.com", rcpts: []string{"b@example.net"}},
 	{name: "digest", msg: "Content-Type: multipart/digest; boundary=D\nSubject: dg\n\n--D\n\nSubject: in digest\nContent-Transfer-Encoding: 8bit\n\nbody\n--D--\n", sender: "a@example.com", rcpts: []string{"b@example.net"}},
 	{name: "resent-message-id", msg: "Resent-Message-Id: <r@x>\nResent-Date: Mon, 1 Jan 2024 00:00:00 +0000\nSubject: rm\n\nb\n", sender: "a@example.com", rcpts: []string{"b@example.net"}},
+	{name: "header-from-obsolete", msg: "Subject: o\n\nb\n", sender: "a@example.com", rcpts: []string{"b@example.net"},
+		cf: map[string]string{"header_from_format": "obsolete"}},
+	{name: "header-from-obsolete-null-sender", msg: "Subject: o\n\nb\n", sender: "", rcpts: []string{"b@example.net"},
+		cf: map[string]string{"header_from_format": "obsolete"}},
+	{name: "bare-cr", msg: "Subject: a\rb\nX-Y: c\r\n\nline\rmore\nend\r", sender: "a@example.com", rcpts: []string{"b@example.net"}},
+	{name: "empty-recipient-among-others", msg: "Subject: e\n\nb\n", sender: "a@example.com", rcpts: []string{"", "b@example.net", "", "MAILER-DAEMON"}},
+	{name: "utf8-autodetect", msg: "Subject: gr\xc3\xbc\xc3\x9fe\n\nb\n", sender: "a@example.com", rcpts: []string{"j\xc3\xb6rg@example.net", "b@example.net"},
+		cf: map[string]string{"smtputf8_enable": "yes", "smtputf8_autodetect_classes": "qmqpd"}},
 	{name: "header-rewrite-comments", msg: "From: (A very long comment " + rep("xx ", 100) + ") alice\nSubject: c\n\nb\n", sender: "a@example.com", rcpts: []string{"b@example.net"}},
 }
 
@@ -144,7 +155,11 @@ func TestGoldenGenerate(t *testing.T) {
 	}
 	groups := map[string][]goldenCase{}
 	var order []string
+	only := regexp.MustCompile(*updateOnly)
 	for _, c := range goldenCases {
+		if !only.MatchString(c.name) {
+			continue
+		}
 		k := cfKey(c.cf)
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
@@ -234,88 +249,108 @@ func settingsFor(t testing.TB, cf map[string]string) *Settings {
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
-			base := filepath.Join(goldenDir, c.name)
-			wantReply, err := os.ReadFile(base + ".reply")
-			if err != nil {
-				t.Fatalf("golden file missing (run with -golden.update as root): %v", err)
+			r := replayGolden(t, c)
+			if r.gotReply != string(r.wantReply) {
+				t.Errorf("reply %q, want %q", r.gotReply, r.wantReply)
 			}
-			logText, err := os.ReadFile(base + ".log")
-			must(t, err)
-			wantQF, err := os.ReadFile(base + ".qf")
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			var qid string
-			var created time.Time
-			var wantLog []string
-			for _, l := range strings.Split(strings.TrimSpace(string(logText)), "\n") {
-				if m := clientLine.FindStringSubmatch(l); m != nil {
-					qid = m[1]
-				}
-				if m := msgIDLine.FindStringSubmatch(l); m != nil {
-					created, _ = time.Parse("20060102150405", m[1])
-				}
-				if strings.HasPrefix(l, "cleanup: ") {
-					wantLog = append(wantLog, strings.TrimPrefix(l, "cleanup: "))
-				}
-			}
-			if qid == "" {
-				t.Fatalf("no queue ID in %s.log", base)
-			}
-			arrival := created
-			if arrival.IsZero() {
-				arrival = time.Unix(1795530772, 599664)
-			}
-			now, port := arrival, "40000"
-			if wantQF != nil {
-				r := queuefile.NewReader(bytes.NewReader(wantQF))
-				for {
-					rc, err := r.Next()
-					if err != nil {
-						break
-					}
-					d := string(rc.Data)
-					switch {
-					case rc.Type == 'T':
-						sec, usec, _ := parseTime(rc.Data)
-						arrival = time.Unix(sec, usec*1000)
-					case rc.Type == 'A' && strings.HasPrefix(d, "create_time="):
-						sec, _ := strconv.ParseInt(d[len("create_time="):], 10, 64)
-						now = time.Unix(sec, 0)
-					case rc.Type == 'A' && strings.HasPrefix(d, "client_port="):
-						port = d[len("client_port="):]
-					}
-				}
-			}
-			if created.IsZero() {
-				created = now
-			}
-			s := settingsFor(t, c.cf)
-			records, refusal := qmqpdRecords(submission{
-				msg: []byte(c.msg), sender: c.sender, rcpts: c.rcpts, arrival: arrival, port: port,
-				contentFilter: postfixtestValue(c.cf, "content_filter"), lineLimit: s.LineLengthLimit,
-				hostname: s.MyHostname, queueID: qid,
-			}, s.VERPDelimiterFilter)
-			if refusal != "" {
-				t.Fatalf("qmqpd refusal %q: not a cleanup case", refusal)
-			}
-			// The real instance has no qmgr, so its cleanup cannot wake it.
-			store := &memStore{id: qid, created: created, wakeErr: errors.New("unable to look up public/qmgr: No such file or directory")}
-			status, reason, got, gotLog := runCleanup(t, s, store, now, records)
-			code, text := Reply(status, reason, qid)
-			gotReply := fmt.Sprintf("%d:%c%s,", len(text)+1, code, text)
-			if gotReply != string(wantReply) {
-				t.Errorf("reply %q, want %q", gotReply, wantReply)
-			}
-			if diff := cmp.Diff(wantLog, gotLog); diff != "" {
+			if diff := cmp.Diff(r.wantLog, r.gotLog); diff != "" {
 				t.Errorf("cleanup log lines differ (-postfix +ours):\n%s", diff)
 			}
-			if diff := cmp.Diff(dumpRecords(wantQF), dumpRecords(got)); diff != "" {
+			if diff := cmp.Diff(dumpRecords(r.wantQF), dumpRecords(r.got)); diff != "" {
 				t.Errorf("queue file differs (-postfix +ours):\n%s", diff)
-			} else if !bytes.Equal(wantQF, got) {
+			} else if !bytes.Equal(r.wantQF, r.got) {
 				t.Errorf("queue file bytes differ")
 			}
 		})
+	}
+}
+
+// goldenResult is what real Postfix and this package did with one golden
+// case.
+type goldenResult struct {
+	wantReply, wantQF []byte
+	wantLog           []string
+	gotReply          string
+	got               []byte // our queue file (nil when not queued)
+	gotLog            []string
+}
+
+// replayGolden runs one golden case through this package with the queue
+// ID, times and client port real Postfix used.
+func replayGolden(t *testing.T, c goldenCase) goldenResult {
+	t.Helper()
+	base := filepath.Join(goldenDir, c.name)
+	wantReply, err := os.ReadFile(base + ".reply")
+	if err != nil {
+		t.Fatalf("golden file missing (run with -golden.update as root): %v", err)
+	}
+	logText, err := os.ReadFile(base + ".log")
+	must(t, err)
+	wantQF, err := os.ReadFile(base + ".qf")
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var qid string
+	var created time.Time
+	var wantLog []string
+	for _, l := range strings.Split(strings.TrimSpace(string(logText)), "\n") {
+		if m := clientLine.FindStringSubmatch(l); m != nil {
+			qid = m[1]
+		}
+		if m := msgIDLine.FindStringSubmatch(l); m != nil {
+			created, _ = time.Parse("20060102150405", m[1])
+		}
+		if strings.HasPrefix(l, "cleanup: ") {
+			wantLog = append(wantLog, strings.TrimPrefix(l, "cleanup: "))
+		}
+	}
+	if qid == "" {
+		t.Fatalf("no queue ID in %s.log", base)
+	}
+	arrival := created
+	if arrival.IsZero() {
+		arrival = time.Unix(1795530772, 599664)
+	}
+	now, port := arrival, "40000"
+	if wantQF != nil {
+		r := queuefile.NewReader(bytes.NewReader(wantQF))
+		for {
+			rc, err := r.Next()
+			if err != nil {
+				break
+			}
+			d := string(rc.Data)
+			switch {
+			case rc.Type == 'T':
+				sec, usec, _ := parseTime(rc.Data)
+				arrival = time.Unix(sec, usec*1000)
+			case rc.Type == 'A' && strings.HasPrefix(d, "create_time="):
+				sec, _ := strconv.ParseInt(d[len("create_time="):], 10, 64)
+				now = time.Unix(sec, 0)
+			case rc.Type == 'A' && strings.HasPrefix(d, "client_port="):
+				port = d[len("client_port="):]
+			}
+		}
+	}
+	if created.IsZero() {
+		created = now
+	}
+	s := settingsFor(t, c.cf)
+	records, refusal := qmqpdRecords(submission{
+		msg: []byte(c.msg), sender: c.sender, rcpts: c.rcpts, arrival: arrival, port: port,
+		contentFilter: postfixtestValue(c.cf, "content_filter"), lineLimit: s.LineLengthLimit,
+		hostname: s.MyHostname, queueID: qid,
+	}, s.VERPDelimiterFilter)
+	if refusal != "" {
+		t.Fatalf("qmqpd refusal %q: not a cleanup case", refusal)
+	}
+	// The real instance has no qmgr, so its cleanup cannot wake it.
+	store := &memStore{id: qid, created: created, wakeErr: errors.New("unable to look up public/qmgr: No such file or directory")}
+	status, reason, got, gotLog := runCleanup(t, s, store, now, records)
+	code, text := Reply(status, reason, qid)
+	return goldenResult{
+		wantReply: wantReply, wantQF: wantQF, wantLog: wantLog,
+		gotReply: fmt.Sprintf("%d:%c%s,", len(text)+1, code, text), got: got, gotLog: gotLog,
 	}
 }
 
