@@ -163,10 +163,17 @@ func writeAttrs(w *bufio.Writer, attrs ...[2]string) {
 // maxAttrLen bounds one attribute name or value from cleanup.
 const maxAttrLen = 1 << 16
 
+// maxAttrs bounds the attributes of one request from cleanup (it sends
+// two).
+const maxAttrs = 64
+
 // readAttrs reads one attr0 request (pairs until an empty name).
 func readAttrs(r *bufio.Reader) ([][2]string, error) {
 	var out [][2]string
 	for {
+		if len(out) >= maxAttrs {
+			return nil, errors.New("too many attributes")
+		}
 		name, err := readString(r)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,161 @@
+package cleanupclient
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/qmqpd-go/qmqpd/internal/queuefile"
+)
+
+// fakeCleanup serves one conversation on conn: greeting, flags, records
+// until E, then the answer. It reports what it received.
+func fakeCleanup(conn net.Conn, greeting, answer string, got chan<- string) {
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	io.WriteString(conn, greeting)
+	flags, err := readAttrs(r)
+	if err != nil {
+		got <- "flags error: " + err.Error()
+		return
+	}
+	var b strings.Builder
+	b.WriteString(flags[0][0] + "=" + flags[0][1])
+	qr := queuefile.NewReader(r)
+	for {
+		rec, err := qr.Next()
+		if err != nil {
+			got <- b.String() + " read error: " + err.Error()
+			return
+		}
+		b.WriteString(" " + string(rec.Type) + ":" + string(rec.Data))
+		if rec.Type == queuefile.RecEnd {
+			break
+		}
+	}
+	io.WriteString(conn, answer)
+	got <- b.String()
+}
+
+func client(greeting, answer string, got chan string) *Client {
+	return &Client{Path: "public/cleanup", Dial: func(ctx context.Context, path string) (net.Conn, error) {
+		if path != "public/cleanup" {
+			return nil, errors.New("wrong path " + path)
+		}
+		c, s := net.Pipe()
+		go fakeCleanup(s, greeting, answer, got)
+		return c, nil
+	}}
+}
+
+const greeting = "protocol\x00cleanup_protocol\x00queue_id\x00ABC123\x00\x00"
+
+func TestConversation(t *testing.T) {
+	got := make(chan string, 1)
+	c := client(greeting, "status\x000\x00reason\x00\x00\x00", got)
+	s, err := c.Open(context.Background(), FlagMaskExternal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ID() != "ABC123" {
+		t.Errorf("ID %q", s.ID())
+	}
+	for _, r := range []struct {
+		typ  byte
+		data string
+	}{{'S', "a@x"}, {'R', "b@y"}, {'M', ""}, {'N', "Subject: x"}, {'X', ""}, {'E', ""}} {
+		if err := s.Record(r.typ, []byte(r.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, reason := s.Finish()
+	if status != 0 || reason != "" {
+		t.Errorf("Finish: %d %q", status, reason)
+	}
+	if want := "flags=114 S:a@x R:b@y M: N:Subject: x X: E:"; <-got != want {
+		t.Errorf("cleanup saw something else than %q", want)
+	}
+}
+
+func TestRejectStatus(t *testing.T) {
+	got := make(chan string, 1)
+	c := client(greeting, "status\x008\x00reason\x005.7.1 go away\x00\x00", got)
+	s, err := c.Open(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Record('E', nil)
+	if status, reason := s.Finish(); status != 8 || reason != "5.7.1 go away" {
+		t.Errorf("Finish: %d %q", status, reason)
+	}
+	<-got
+}
+
+func TestBadGreeting(t *testing.T) {
+	for _, g := range []string{
+		"protocol\x00other\x00queue_id\x00X\x00\x00",
+		"queue_id\x00X\x00\x00",
+		"protocol\x00cleanup_protocol",
+	} {
+		c := &Client{Dial: func(ctx context.Context, path string) (net.Conn, error) {
+			c, s := net.Pipe()
+			go func() {
+				io.WriteString(s, g)
+				s.Close()
+			}()
+			return c, nil
+		}}
+		_, err := c.Open(context.Background(), 0)
+		if !errors.Is(err, ErrProtocol) {
+			t.Errorf("greeting %q: %v", g, err)
+		}
+	}
+}
+
+// TestLostAnswer: no answer from cleanup is a queue file write error.
+func TestLostAnswer(t *testing.T) {
+	got := make(chan string, 1)
+	c := client(greeting, "status\x00", got)
+	s, err := c.Open(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Record('E', nil)
+	if status, _ := s.Finish(); status != StatusWrite {
+		t.Errorf("status %d, want %d", status, StatusWrite)
+	}
+}
+
+// FuzzReadAttrs: whatever cleanup sends, reading its attributes ends with
+// a result or an error, within bounded memory.
+func FuzzReadAttrs(f *testing.F) {
+	f.Add([]byte(greeting))
+	f.Add([]byte("status\x000\x00reason\x00\x00\x00"))
+	f.Add([]byte("\x00"))
+	f.Add([]byte("a\x00"))
+	f.Add(bytes.Repeat([]byte("a\x00b\x00"), 100))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		attrs, err := readAttrs(bufio.NewReader(bytes.NewReader(in)))
+		if err != nil {
+			return
+		}
+		if len(attrs) > maxAttrs {
+			t.Fatalf("%d attributes", len(attrs))
+		}
+		n := 0
+		for _, a := range attrs {
+			if a[0] == "" || len(a[0]) > maxAttrLen || len(a[1]) > maxAttrLen {
+				t.Fatalf("bad attribute %q", a)
+			}
+			n += len(a[0]) + len(a[1]) + 2
+		}
+		if n+1 > len(in) {
+			t.Fatalf("read %d bytes from %d", n+1, len(in))
+		}
+	})
+}
