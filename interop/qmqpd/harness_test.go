@@ -128,16 +128,11 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF m
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until master holds every new port: binding it then fails. A
-	// probe connection would start qmqpd early and spoil the first case.
+	// Wait until master listens on every new port. (A probe connection
+	// would start qmqpd early, and a probe bind could make master's fail.)
 	deadline := time.Now().Add(10 * time.Second)
 	for c, port := range sh.ports {
-		for {
-			l, err := net.Listen("tcp", net.JoinHostPort(c.host(), strconv.Itoa(port)))
-			if err != nil {
-				break
-			}
-			l.Close()
+		for !listening(c.v6, port) {
 			if time.Now().After(deadline) {
 				t.Fatalf("master did not open port %d after reload:\n%s", port, inst.Log())
 			}
@@ -145,6 +140,27 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF m
 		}
 	}
 	return sh
+}
+
+// listening reports whether some socket listens on the loopback port
+// (from /proc/net/tcp or tcp6).
+func listening(v6 bool, port int) bool {
+	file, addr := "/proc/net/tcp", "0100007F"
+	if v6 {
+		file, addr = "/proc/net/tcp6", "00000000000000000000000001000000"
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	want := fmt.Sprintf("%s:%04X", addr, port)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[1] == want && f[3] == "0A" {
+			return true
+		}
+	}
+	return false
 }
 
 // reservePorts holds a distinct free port for every case until its
@@ -311,6 +327,10 @@ func (sh *shard) collectFiles(t *testing.T) []queueFile {
 				return nil
 			}
 			fi, err := d.Info()
+			if errors.Is(err, os.ErrNotExist) {
+				pending = true // cleanup is removing it
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -318,6 +338,10 @@ func (sh *shard) collectFiles(t *testing.T) []queueFile {
 				pending = true
 			}
 			b, err := os.ReadFile(path)
+			if errors.Is(err, os.ErrNotExist) {
+				pending = true
+				return nil
+			}
 			if err != nil {
 				return err
 			}
