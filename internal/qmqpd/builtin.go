@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/qmqpd-go/qmqpd/internal/cleanup"
 	"github.com/qmqpd-go/qmqpd/internal/maillog"
@@ -69,7 +71,7 @@ func NewBuiltinQueuer(c *maincf.Config, opts BuiltinOptions) (*BuiltinQueuer, er
 	}
 	var store cleanup.Store = cleanup.QueueStore{Queue: q}
 	if opts.QuietWakeup {
-		store = quietStore{cleanup.QueueStore{Queue: q}}
+		store = quietStore{QueueStore: cleanup.QueueStore{Queue: q}, absentUntil: new(atomic.Int64)}
 	}
 	cl := &cleanup.Cleanup{Settings: settings, Store: store}
 	if l := opts.Log; l != nil {
@@ -84,12 +86,21 @@ func NewBuiltinQueuer(c *maincf.Config, opts BuiltinOptions) (*BuiltinQueuer, er
 	return &BuiltinQueuer{Cleanup: cl}, nil
 }
 
-// quietStore wakes the queue manager only when there is one.
-type quietStore struct{ cleanup.QueueStore }
+// quietStore wakes the queue manager only when there is one. That public/qmgr
+// is missing is remembered for a second, to save a stat(2) per message.
+type quietStore struct {
+	cleanup.QueueStore
+	absentUntil *atomic.Int64 // unix nanoseconds
+}
 
 // WakeQmgr implements cleanup.Waker.
 func (s quietStore) WakeQmgr() error {
+	now := time.Now().UnixNano()
+	if now < s.absentUntil.Load() {
+		return nil
+	}
 	if _, err := os.Stat(filepath.Join(s.Queue.Dir, "public", "qmgr")); errors.Is(err, fs.ErrNotExist) {
+		s.absentUntil.Store(now + int64(time.Second))
 		return nil
 	}
 	return s.QueueStore.WakeQmgr()

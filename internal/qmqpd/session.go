@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/qmqpd-go/qmqpd/internal/maillog"
@@ -223,8 +224,14 @@ func (s *session) readContent(pr *qmqp.Reader) error {
 		if rec.err != nil {
 			return rec.err
 		}
-		s.log(maillog.Warning, "%s: spool the message: %v", s.queueID, err)
-		s.err |= qmqp.CleanupStatWrite
+		if errors.Is(err, syscall.EFBIG) {
+			// As cleanup does for a queue file that hits the file size
+			// limit: the message is too large.
+			s.err |= qmqp.CleanupStatSize
+		} else {
+			s.log(maillog.Warning, "%s: spool the message: %v", s.queueID, err)
+			s.err |= qmqp.CleanupStatWrite
+		}
 		if _, err := io.Copy(io.Discard, body); err != nil {
 			return err
 		}

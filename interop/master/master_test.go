@@ -117,9 +117,20 @@ func TestUnderMaster(t *testing.T) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
-	// In builtin mode our qmqpd logs the message-id line itself.
-	if !regexp.MustCompile(`postfix/qmqpd\[\d+\]: [0-9A-F]+: message-id=<`).MatchString(log) {
-		t.Errorf("no message-id line from the built-in cleanup:\n%s", log)
+	// In builtin mode our qmqpd logs cleanup's message-id line itself,
+	// with cleanup's tag.
+	qmqpdPIDs := map[string]bool{}
+	for _, m := range regexp.MustCompile(`postfix/qmqpd\[(\d+)\]: `).FindAllStringSubmatch(log, -1) {
+		qmqpdPIDs[m[1]] = true
+	}
+	builtinLines := 0
+	for _, m := range regexp.MustCompile(`postfix/cleanup\[(\d+)\]: [0-9A-F]+: message-id=<`).FindAllStringSubmatch(log, -1) {
+		if qmqpdPIDs[m[1]] {
+			builtinLines++
+		}
+	}
+	if builtinLines != 3 {
+		t.Errorf("%d message-id lines from the built-in cleanup, want 3:\n%s", builtinLines, log)
 	}
 
 	// max_use = 1: every connection gets a fresh process.

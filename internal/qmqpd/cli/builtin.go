@@ -36,7 +36,7 @@ func (d *daemon) newBuiltinQueuer(c *maincf.Config, queueDir string, standalone 
 	return qmqpd.NewBuiltinQueuer(c, qmqpd.BuiltinOptions{
 		QueueDir:    queueDir,
 		QuietWakeup: standalone,
-		Log:         d.log,
+		Log:         d.cleanupLogger(),
 		Syncer:      d.syncer,
 	})
 }

@@ -70,15 +70,17 @@ func OSEnv() Env {
 
 // daemon is one run of the command.
 type daemon struct {
-	env      Env
-	procName string
-	g        grammar
-	updates  []string          // -i, -m and -o as name=value, in order
-	queueDir string            // the queue directory as the standalone server sees it
-	syncer   *queuefile.Syncer // group commit for the built-in cleanup
-	log      *maillog.Logger
-	cfg      *maincf.Config
-	tag      string
+	env        Env
+	procName   string
+	g          grammar
+	updates    []string          // -i, -m and -o as name=value, in order
+	queueDir   string            // the queue directory as the standalone server sees it
+	syncer     *queuefile.Syncer // group commit for the built-in cleanup
+	log        *maillog.Logger
+	logOpts    maillog.Options
+	cleanupLog *maillog.Logger // the built-in cleanup's lines
+	cfg        *maincf.Config
+	tag        string
 }
 
 // Main runs qmqpd and returns the exit status.
@@ -94,6 +96,9 @@ func Main(env Env) int {
 	}
 	if d.log != nil {
 		d.log.Close()
+	}
+	if d.cleanupLog != nil {
+		d.cleanupLog.Close()
 	}
 	if err != nil {
 		return 1
@@ -211,7 +216,29 @@ func (d *daemon) openLog(underMaster bool) error {
 		return err
 	}
 	d.log = l
+	d.logOpts = opts
 	return nil
+}
+
+// cleanupLogger returns the logger for the built-in cleanup's lines: the
+// same destinations, with the tag "$syslog_name/cleanup" that Postfix's
+// cleanup(8) lines carry (log tools look for it).
+func (d *daemon) cleanupLogger() *maillog.Logger {
+	if d.cleanupLog != nil {
+		return d.cleanupLog
+	}
+	opts := d.logOpts
+	if i := strings.LastIndexByte(opts.Tag, '/'); i >= 0 {
+		opts.Tag = opts.Tag[:i+1] + "cleanup"
+	} else {
+		opts.Tag = "cleanup"
+	}
+	l, err := maillog.New(opts)
+	if err != nil {
+		return d.log
+	}
+	d.cleanupLog = l
+	return l
 }
 
 // serverConfig builds the session configuration (access lists etc.).
@@ -593,7 +620,10 @@ func (d *daemon) listeners() ([]net.Listener, error) {
 				os.Remove(addr)
 			}
 		}
-		l, err := net.Listen(network, addr)
+		// No TCP keepalive: Postfix's qmqpd sets none, and qmqpd_timeout
+		// bounds every session anyway.
+		lc := net.ListenConfig{KeepAlive: -1}
+		l, err := lc.Listen(context.Background(), network, addr)
 		if err != nil {
 			return fail(fmt.Errorf("listen on %s: %v", a, err))
 		}
