@@ -263,7 +263,6 @@ func TestFaultFileTooLarge(t *testing.T) {
 // kernel refuses the write with EFBIG.
 func TestFaultFileTooLargeRlimit(t *testing.T) {
 	t.Parallel()
-	t.Skip("findings-daemon: EFBIG while spooling the message body is answered Z queue file write error, not D message too large")
 	dir := t.TempDir()
 	conf, logf := childConf(t, dir)
 	c := startChild(t, dir, conf, logf, []string{childFsizeEnv + "=65536"}, nil)
