@@ -180,6 +180,12 @@ func openTexthash(r *Registry, name string) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %s", name, errnoText(err))
 	}
+	return parseTexthash(r, name, src)
+}
+
+// parseTexthash parses texthash source text; an error (a duplicate key)
+// makes the whole table unusable, as with Postfix.
+func parseTexthash(r *Registry, name string, src []byte) (Table, error) {
 	t := &mapTable{typ: "texthash", name: name, m: map[string]string{}}
 	for _, ll := range readLogicalLines(r, name, src) {
 		line := ll.text

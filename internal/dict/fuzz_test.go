@@ -84,3 +84,68 @@ func FuzzInline(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTexthash parses arbitrary texthash source text: it either fails with
+// Postfix's duplicate-entry error or yields a table whose lookups of the
+// keys it holds succeed.
+func FuzzTexthash(f *testing.F) {
+	for _, tc := range tableCases {
+		if tc.typ == "texthash" {
+			f.Add(tc.src)
+		}
+	}
+	for _, s := range []string{"a b\n", "a b\na c\n", "\"a b\" c\n", "a\\ b c\n", "# x\n  cont\nk v\n k2\n", "key: value\n", "\"unbalanced v\n", "a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		r := NewRegistry(func(string) {})
+		tab, err := parseTexthash(r, "fuzz", []byte(src))
+		if err != nil {
+			if !strings.Contains(err.Error(), ": duplicate entry: ") {
+				t.Fatalf("error text %q", err)
+			}
+			return
+		}
+		m := tab.(*mapTable).m
+		for k, v := range m {
+			got, ok, err := tab.Lookup(k)
+			if !ok || err != nil || got != v {
+				t.Fatalf("lookup %q: %q %v %v, want %q", k, got, ok, err, v)
+			}
+		}
+		for _, k := range fuzzKeys {
+			tab.Lookup(k)
+		}
+	})
+}
+
+// FuzzPCRETable parses arbitrary pcre table text: translating PCRE syntax
+// to Go's engine must never panic, and a rule it cannot translate is
+// skipped with a one-line warning.
+func FuzzPCRETable(f *testing.F) {
+	for _, tc := range tableCases {
+		if tc.typ == "pcre" {
+			f.Add(tc.src)
+		}
+	}
+	for _, s := range []string{
+		"/^a(?=b)/ x\n", "/\\Qa.b\\E/ x\n", "/(?<n>a)\\k<n>/ x\n", "/a++/ x\n", "/(?#c)a/ix x\n",
+		"/a/X x\n", "/\\h\\e\\Z/ x\n", "if /a/\n/b/ c\nendif\n", "/[[:alpha:]]/ $1\n", "/(a)|b/ $1x\n",
+		"/\\x{41}\\p{L}/ x\n", "/a{2,1}/ x\n", "/(/ x\n", "/a/ \n", "!/a/ x\n", "/a/U x\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		var warns []string
+		r := NewRegistry(func(s string) { warns = append(warns, s) })
+		tab := pcreFlavor.parse(r, "fuzz", []byte(src))
+		for _, k := range fuzzKeys {
+			tab.Lookup(k)
+		}
+		for _, w := range warns {
+			if w == "" || strings.Contains(w, "\n") {
+				t.Fatalf("warning %q", w)
+			}
+		}
+	})
+}

@@ -123,3 +123,33 @@ func TestHugeClaimsAllocateNothing(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// FuzzReadReply parses arbitrary server answers: a reply that parses has a
+// K, Z or D status, fits MaxReplySize and is the input's first netstring;
+// everything else is an error, never a panic.
+func FuzzReadReply(f *testing.F) {
+	for _, s := range []string{
+		"26:KOk: queued as 8E94B9899C3,", "1:K,", "31:DError: no recipients specified,",
+		"0:,", ":K,", "2:Xy,", "5:Kabc", "5:Kabcd;", "04:Kabc,", "99999999999:K", "-1:K,", "3:K\x00b,trailing",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r, err := ReadReply(bytes.NewReader(in))
+		if err != nil {
+			return
+		}
+		if r.Code != StatusOK && r.Code != StatusRetry && r.Code != StatusHard {
+			t.Fatalf("status %q", r.Code)
+		}
+		if len(r.Text)+1 > MaxReplySize {
+			t.Fatalf("reply of %d bytes", len(r.Text)+1)
+		}
+		// The reply's canonical encoding ends the input's first netstring.
+		enc := r.Netstring()
+		i := bytes.IndexByte(in, ':')
+		if i < 0 || !bytes.HasPrefix(in[i:], enc[bytes.IndexByte(enc, ':'):]) {
+			t.Fatalf("reply %q does not match input %q", enc, in)
+		}
+	})
+}
