@@ -162,7 +162,39 @@ func New(opts Options) (*Logger, error) {
 			l.file = f
 		}
 	}
+	// Connect the datagram socket now, as Postfix's daemons open syslog
+	// before they chroot: inside a chroot the path may not exist. A
+	// failure is not an error (lines are dropped while nobody listens,
+	// and the connection is retried for each line).
+	switch {
+	case opts.MaillogFile == "":
+		l.dial(l.syslogPath())
+	case opts.PostlogSocket != "":
+		l.dial(opts.PostlogSocket)
+	}
 	return l, nil
+}
+
+func (l *Logger) syslogPath() string {
+	if l.opts.SyslogSocket == "" {
+		return "/dev/log"
+	}
+	return l.opts.SyslogSocket
+}
+
+// dial connects the datagram socket to path (the caller holds l.mu or
+// owns l exclusively); it reports success.
+func (l *Logger) dial(path string) bool {
+	if l.conn != nil {
+		l.conn.Close()
+	}
+	c, err := net.Dial("unixgram", path)
+	if err != nil {
+		l.conn = nil
+		return false
+	}
+	l.conn, l.connPath = c, path
+	return true
 }
 
 // errText returns the operating system's message for err, like %m.
@@ -257,11 +289,7 @@ func SyslogLine(pri int, now time.Time, tag string, pid int, body string) string
 }
 
 func (l *Logger) sendSyslog(level Level, now time.Time, body string) {
-	path := l.opts.SyslogSocket
-	if path == "" {
-		path = "/dev/log"
-	}
-	l.sendDatagram(path, []byte(SyslogLine(l.facility|level.syslogSeverity(), now, l.opts.Tag, l.opts.Pid, body)))
+	l.sendDatagram(l.syslogPath(), []byte(SyslogLine(l.facility|level.syslogSeverity(), now, l.opts.Tag, l.opts.Pid, body)))
 }
 
 // sendDatagram sends p to the unix datagram socket at path, connecting on
@@ -270,15 +298,9 @@ func (l *Logger) sendSyslog(level Level, now time.Time, body string) {
 func (l *Logger) sendDatagram(path string, p []byte) {
 	for attempt := 0; attempt < 2; attempt++ {
 		if l.conn == nil || l.connPath != path {
-			if l.conn != nil {
-				l.conn.Close()
-			}
-			c, err := net.Dial("unixgram", path)
-			if err != nil {
-				l.conn = nil
+			if !l.dial(path) {
 				return
 			}
-			l.conn, l.connPath = c, path
 		}
 		if _, err := l.conn.Write(p); err == nil {
 			return

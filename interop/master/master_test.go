@@ -89,9 +89,13 @@ func TestUnderMaster(t *testing.T) {
 			"{ADDR0} inet n - n - - qmqpd -o qmqpd_cleanup_mode=builtin",
 			"{ADDR1} inet n - n - 1 qmqpd -o max_use=1",
 			"{ADDR2} inet n - n - 1 qmqpd -o max_idle=1s",
+			// chroot = y: master passes -c.
+			"{ADDR3} inet n - y - - qmqpd",
+			"{ADDR4} inet n - y - - qmqpd -o qmqpd_cleanup_mode=builtin",
 		},
 	})
 	service, builtin, limited, idle := inst.Addr, inst.ExtraAddrs[0], inst.ExtraAddrs[1], inst.ExtraAddrs[2]
+	chrootService, chrootBuiltin := inst.ExtraAddrs[3], inst.ExtraAddrs[4]
 
 	// Both cleanup modes: qmqp-source gets K (it prints nothing then) and
 	// the real qmgr delivers every message.
@@ -143,6 +147,25 @@ func TestUnderMaster(t *testing.T) {
 	qmqpSource(t, idle, "idle@example.net", 1)
 	if pids := sessionPIDs(t, inst, "idle@example.net", 1); len(pids) == 1 {
 		waitGone(t, pids[0])
+	}
+
+	// Chrooted to the queue directory, in both modes; the log lines still
+	// reach postlogd.
+	for _, c := range []struct{ addr, rcpt string }{
+		{chrootService, "chroot-svc@example.net"},
+		{chrootBuiltin, "chroot-builtin@example.net"},
+	} {
+		if out := qmqpSource(t, c.addr, c.rcpt, 1); out != "" {
+			t.Errorf("qmqp-source to chrooted %s: %s", c.addr, out)
+		}
+		pids := sessionPIDs(t, inst, c.rcpt, 1)
+		if len(pids) != 1 {
+			t.Errorf("chrooted: no client= line for %s", c.rcpt)
+			continue
+		}
+		if root, err := os.Readlink("/proc/" + pids[0] + "/root"); err == nil && root != inst.QueueDir {
+			t.Errorf("process %s has root %s, want %s", pids[0], root, inst.QueueDir)
+		}
 	}
 
 	// postfix reload (SIGHUP to master): mail still flows afterwards.

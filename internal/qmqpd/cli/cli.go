@@ -203,7 +203,10 @@ func (d *daemon) openLog(underMaster bool) error {
 		MaillogPrefixes: maincf.SplitList(get("maillog_file_prefixes")),
 	}
 	if opts.MaillogFile != "" && underMaster {
-		opts.PostlogSocket = filepath.Join(get("queue_directory"), "public", get("postlog_service_name"))
+		// Relative, like Postfix: master(8) starts its children in the
+		// queue directory, and the path stays valid after a chroot there
+		// (postlogd may be restarted, so the socket is reopened by name).
+		opts.PostlogSocket = filepath.Join("public", get("postlog_service_name"))
 	}
 	if d.g.Stderr {
 		opts.Stderr = d.env.Stderr
@@ -311,6 +314,7 @@ func (d *daemon) runMaster(service string) error {
 		return err
 	}
 	if g.Chroot {
+		loadBeforeChroot()
 		if err := syscall.Chroot(queueDir); err != nil {
 			return fmt.Errorf("chroot(%s): %s", queueDir, errnoText(err))
 		}
@@ -399,6 +403,7 @@ func (d *daemon) confine(queueDir string) (string, error) {
 		return "", fmt.Errorf("chdir(\"%s\"): %s", queueDir, errnoText(err))
 	}
 	if d.g.Chroot {
+		loadBeforeChroot()
 		if err := syscall.Chroot(queueDir); err != nil {
 			return "", fmt.Errorf("chroot(%s): %s", queueDir, errnoText(err))
 		}
@@ -685,4 +690,11 @@ func isatty(f *os.File) bool {
 // Command runs qmqpd as the process's main function: it does not return.
 func Command() {
 	os.Exit(Main(OSEnv()))
+}
+
+// loadBeforeChroot reads what the process needs from outside the queue
+// directory before it chroots there: the local time zone (for log lines
+// and Received: headers), which Go loads lazily.
+func loadBeforeChroot() {
+	_, _ = time.Now().Zone()
 }

@@ -1,0 +1,163 @@
+package maillog
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 11, 4, 9, 5, 7, 0, time.Local)
+
+func TestSyslog(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	l, err := New(Options{Tag: "mail/qmqpd", Facility: "local3", SyslogSocket: sock, Pid: 42, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Infof("connect from %s", "x[1.2.3.4]")
+	l.Warn("bad\x01thing")
+	l.Errorf("e")
+	l.Fatalf("f")
+	// local3 = 19; info 6, warning 4, error 3, fatal 2 (LOG_CRIT).
+	for _, want := range []string{
+		"<158>Nov  4 09:05:07 mail/qmqpd[42]: connect from x[1.2.3.4]",
+		"<156>Nov  4 09:05:07 mail/qmqpd[42]: warning: bad?thing",
+		"<155>Nov  4 09:05:07 mail/qmqpd[42]: error: e",
+		"<154>Nov  4 09:05:07 mail/qmqpd[42]: fatal: f",
+	} {
+		buf := make([]byte, 4096)
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := pc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(buf[:n]); got != want {
+			t.Errorf("datagram %q, want %q", got, want)
+		}
+	}
+}
+
+func TestFacilities(t *testing.T) {
+	for name, want := range map[string]int{"mail": 2 << 3, "local0": 16 << 3, "local7": 23 << 3, "user": 1 << 3, "daemon": 3 << 3, "auth": 4 << 3} {
+		if got, ok := Facility(name); !ok || got != want {
+			t.Errorf("Facility(%q) = %d %v, want %d", name, got, ok, want)
+		}
+	}
+	if _, ok := Facility("nonsense"); ok {
+		t.Error("nonsense accepted")
+	}
+	if _, err := New(Options{Facility: "nonsense"}); err != ErrFacility {
+		t.Errorf("New: %v", err)
+	}
+}
+
+func TestMaillogFileAndStderr(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "maillog")
+	var stderr bytes.Buffer
+	l, err := New(Options{Tag: "postfix/qmqpd", Hostname: "mx.example.org", MaillogFile: file, MaillogPrefixes: []string{dir}, Stderr: &stderr, Pid: 7, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Infof("hello")
+	l.Warnf("w %d", 1)
+	l.Close()
+	b, _ := os.ReadFile(file)
+	want := "Nov 04 09:05:07 mx postfix/qmqpd[7]: hello\nNov 04 09:05:07 mx postfix/qmqpd[7]: warning: w 1\n"
+	if string(b) != want {
+		t.Errorf("file %q, want %q", b, want)
+	}
+	if want := "postfix/qmqpd: hello\npostfix/qmqpd: warning: w 1\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+	_, err = New(Options{MaillogFile: "/tmp/x", MaillogPrefixes: []string{"/var", "/dev/stdout"}})
+	if err == nil || err.Error() != "maillog_file value '/tmp/x' does not match any prefix in maillog_file_prefixes" {
+		t.Errorf("prefix check: %v", err)
+	}
+	_, err = New(Options{MaillogFile: dir + "/no/such/file", MaillogPrefixes: []string{dir}})
+	if err == nil || !strings.HasPrefix(err.Error(), "open logfile '"+dir+"/no/such/file': No such file") {
+		t.Errorf("open error: %v", err)
+	}
+}
+
+// TestPostlog: lines go to the postlogd socket in postlog format, and the
+// socket is reopened by name when postlogd is restarted.
+func TestPostlog(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "postlog")
+	listen := func() *net.UnixConn {
+		pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pc
+	}
+	pc := listen()
+	l, err := New(Options{Tag: "postfix/qmqpd", Hostname: "mx", MaillogFile: "/var/log/x", MaillogPrefixes: []string{"/var"}, PostlogSocket: sock, Pid: 9, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	read := func(pc *net.UnixConn) string {
+		buf := make([]byte, 4096)
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := pc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	l.Infof("one")
+	if got := read(pc); got != "Nov 04 09:05:07 mx postfix/qmqpd[9]: one" {
+		t.Errorf("got %q", got)
+	}
+	pc.Close()
+	os.Remove(sock)
+	pc = listen()
+	defer pc.Close()
+	l.Infof("two")
+	if got := read(pc); got != "Nov 04 09:05:07 mx postfix/qmqpd[9]: two" {
+		t.Errorf("after restart: %q", got)
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		utf8 bool
+		want string
+	}{
+		{"plain", false, "plain"},
+		{"tab\there", false, "tab?here"},
+		{"caf\xc3\xa9", false, "caf??"},
+		{"caf\xc3\xa9", true, "caf\xc3\xa9"},
+		{"bad\xff", true, "bad?"},
+		{"del\x7f", true, "del?"},
+	} {
+		if got := Printable(c.in, c.utf8); got != c.want {
+			t.Errorf("Printable(%q, %v) = %q, want %q", c.in, c.utf8, got, c.want)
+		}
+	}
+}
+
+func TestLongLine(t *testing.T) {
+	var stderr bytes.Buffer
+	l, err := New(Options{Tag: "t", Stderr: &stderr, SyslogSocket: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Infof("%s", strings.Repeat("x", 3000))
+	if n := len(strings.TrimSuffix(strings.TrimPrefix(stderr.String(), "t: "), "\n")); n != 2000 {
+		t.Errorf("line of %d bytes, want 2000", n)
+	}
+}
