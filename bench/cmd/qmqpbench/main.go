@@ -263,7 +263,7 @@ func bench(o options, stdout io.Writer) error {
 	}
 	count := func(srv string, size, sessions int) int {
 		n := int(guess(srv, size, sessions) * o.seconds)
-		return min(max(n, 2*sessions, 10), 200000)
+		return min(max(n, sessions, 10), 200000)
 	}
 
 	ctx := context.Background()
