@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/qmqpd-go/qmqpd/internal/postfixtest"
@@ -27,6 +28,8 @@ type corpusCase struct {
 	// improvement marks a case where we deliberately do better than
 	// Postfix: the real side's reply is not compared; ours must equal want.
 	improvement bool
+	// minDelay is the least time the reply may take (qmqpd_error_delay).
+	minDelay time.Duration
 	// v6 runs the case over IPv6 (::1), in an instance with
 	// inet_protocols = all.
 	v6 bool
@@ -138,6 +141,8 @@ func corpus() []*corpusCase {
 		{name: "soft-bounce-cleanup", params: []string{"soft_bounce=yes"}, packet: pkt(simpleMsg, "a@example.com"), want: "ZError: no recipients specified"},
 		{name: "soft-bounce-format", params: []string{"soft_bounce=yes"}, packet: []byte("x"), want: "Znetstring format error"},
 		{name: "soft-bounce-unauthorized", params: []string{"soft_bounce=yes", "qmqpd_authorized_clients="}, want: "ZError: localhost[127.0.0.1] is not authorized"},
+		{name: "error-delay", params: []string{"qmqpd_error_delay=1s"}, packet: pkt(simpleMsg, "a@example.com"), want: "DError: no recipients specified", minDelay: time.Second},
+		{name: "error-delay-not-for-success", params: []string{"qmqpd_error_delay=30s"}, packet: pkt(simpleMsg, "a@example.com", "b@example.net"), want: "KOk"},
 		{name: "content-filter", params: []string{"content_filter=smtp:[127.0.0.1]:10026"}, packet: pkt(simpleMsg, "a@example.com", "b@example.net"), want: "KOk"},
 		{name: "receive-override", params: []string{"receive_override_options=no_address_mappings, no_header_body_checks, no_milters, no_unknown_recipient_checks"}, packet: pkt(simpleMsg, "a@example.com", "b@example.net"), want: "KOk"},
 		{name: "receive-override-bad", params: []string{"receive_override_options=no_such_option"}, packet: pkt(simpleMsg, "a@example.com", "b@example.net"), wantLog: "fatal: unknown receive_override_options value"},
@@ -321,15 +326,26 @@ func TestCorpus(t *testing.T) {
 	}
 	var used sync.Map
 	held := reservePorts(t, cases)
+	// Spread the cases by cost: a case that waits for a timeout or an
+	// error delay costs about as much as a dozen others.
 	shards := make([][]*corpusCase, shardCount+1)
-	var v4 int
+	cost := make([]int, shardCount)
 	for _, c := range cases {
 		if c.v6 {
 			shards[shardCount] = append(shards[shardCount], c)
 			continue
 		}
-		shards[v4%shardCount] = append(shards[v4%shardCount], c)
-		v4++
+		best := 0
+		for i := range cost {
+			if cost[i] < cost[best] {
+				best = i
+			}
+		}
+		shards[best] = append(shards[best], c)
+		cost[best]++
+		if c.action == stall || c.minDelay > 0 {
+			cost[best] += 12
+		}
 	}
 	// The shards mostly wait for Postfix's processes, so they all run at
 	// once, whatever -test.parallel says (t.Run from several goroutines).
@@ -383,11 +399,17 @@ func runCase(t *testing.T, sh *shard, c *corpusCase, dataDir string, used *sync.
 	if !strings.Contains(real.Reply, c.want) && !c.improvement {
 		t.Errorf("real qmqpd replied %q, want it to contain %q", real.Reply, c.want)
 	}
+	if real.took < c.minDelay {
+		t.Errorf("real qmqpd replied after %v, before qmqpd_error_delay %v", real.took, c.minDelay)
+	}
 	if !strings.Contains(strings.Join(real.Log, "\n"), c.wantLog) {
 		t.Errorf("real log does not contain %q:\n%s", c.wantLog, strings.Join(real.Log, "\n"))
 	}
 	for _, side := range []string{sideService, sideBuiltin} {
 		ours := unDir(sh.run(t, c, side))
+		if ours.took < c.minDelay {
+			t.Errorf("%s: replied after %v, before qmqpd_error_delay %v", side, ours.took, c.minDelay)
+		}
 		parts := []struct {
 			name       string
 			real, ours any

@@ -49,6 +49,7 @@ type outcome struct {
 	Reply string
 	Log   []string
 	Queue []string
+	took  time.Duration // from connecting to the end of the reply
 }
 
 // shard is one private Postfix instance with a qmqpd service and a cleanup
@@ -207,7 +208,13 @@ func (sh *shard) run(t *testing.T, c *corpusCase, side string) outcome {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	go func() { replyCh <- converse(addr, c, fatal, inSession) }()
+	began := time.Now()
+	var took time.Duration
+	go func() {
+		r := converse(addr, c, fatal, inSession)
+		took = time.Since(began)
+		replyCh <- r
+	}()
 
 	// Wait for the end of the session in the log: qmqpd's last line.
 	var lines []string
@@ -235,7 +242,7 @@ func (sh *shard) run(t *testing.T, c *corpusCase, side string) outcome {
 		ids = append(ids, f.ID)
 	}
 	m := newMasker(reply, lines, ids)
-	out := outcome{Reply: m.text(reply)}
+	out := outcome{Reply: m.text(reply), took: took}
 	for _, l := range lines {
 		out.Log = append(out.Log, m.text(l))
 	}
