@@ -7,7 +7,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -586,5 +589,50 @@ func TestRealClients(t *testing.T) {
 	log := s.log()
 	if n := strings.Count(log, ": message-id=<"); n != want || len(s.readyFiles()) != want {
 		t.Errorf("%d messages queued:\n%s", n, log)
+	}
+}
+
+// TestChrootAndPrivileges: standalone with -c and -u: bound as root, then
+// chrooted to the queue directory and running as mail_owner; queue files
+// belong to mail_owner.
+func TestChrootAndPrivileges(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	owner, err := user.Lookup("postfix")
+	if err != nil {
+		t.Skip("no postfix user")
+	}
+	s := startServer(t, "mail_owner = postfix\n", "-c", "-u", "--listen", "127.0.0.1:0")
+	r := send(t, s.addrs[0], "x@example.net")
+	if r.Code != 'K' {
+		t.Fatalf("reply %v; log:\n%s", r, s.log())
+	}
+	pid := strconv.Itoa(s.cmd.Process.Pid)
+	if root, err := os.Readlink("/proc/" + pid + "/root"); err != nil || root != filepath.Join(s.dir, "spool") {
+		t.Errorf("root directory %q (%v), want the queue directory", root, err)
+	}
+	status, _ := os.ReadFile("/proc/" + pid + "/status")
+	if !regexp.MustCompile(`(?m)^Uid:\s+` + owner.Uid + `\s+` + owner.Uid + `\s`).Match(status) {
+		t.Errorf("process does not run as %s:\n%s", owner.Uid, status)
+	}
+	files := s.readyFiles()
+	if len(files) != 1 {
+		t.Fatalf("ready files %v", files)
+	}
+	var fi os.FileInfo
+	filepath.WalkDir(filepath.Join(s.dir, "spool", "incoming"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == files[0] {
+			fi, _ = d.Info()
+		}
+		return nil
+	})
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || strconv.Itoa(int(st.Uid)) != owner.Uid {
+		t.Errorf("queue file owner %v, want %s", fi.Sys(), owner.Uid)
+	}
+	s.signal(syscall.SIGTERM)
+	if code := s.wait(); code != 0 {
+		t.Errorf("exit %d: %s", code, s.stderr.String())
 	}
 }
