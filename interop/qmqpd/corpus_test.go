@@ -368,6 +368,11 @@ func TestCorpus(t *testing.T) {
 			})
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.Run("client", clientChecks)
+	}()
 	wg.Wait()
 	t.Cleanup(func() {
 		if t.Failed() {
