@@ -142,10 +142,14 @@ type Record struct {
 	Offset int64 // file offset of the type byte; -1 if unknown
 }
 
-// writerBufSize is the Writer's buffer: a typical message's whole queue
-// file fits, so it reaches the file in one write(2), and the size record can
-// still be patched in memory.
-const writerBufSize = 16 << 10
+// writerBufSize is the most the Writer buffers: a typical message's whole
+// queue file fits, so it reaches the file in one write(2), and the size
+// record can still be patched in memory. The buffer starts at
+// writerBufStart and grows only for larger files.
+const (
+	writerBufSize  = 16 << 10
+	writerBufStart = 4 << 10
+)
 
 // Writer encodes records onto an underlying writer, buffered. Call Flush
 // before using the underlying writer directly.
@@ -166,7 +170,7 @@ func NewWriter(w io.Writer) *Writer {
 
 // NewWriterAt is NewWriter for a destination that already holds off bytes.
 func NewWriterAt(w io.Writer, off int64) *Writer {
-	return &Writer{dst: w, buf: make([]byte, 0, writerBufSize), flushed: off, off: off}
+	return &Writer{dst: w, buf: make([]byte, 0, writerBufStart), flushed: off, off: off}
 }
 
 // header encodes the type byte and the length of a record into w.hdr.
@@ -192,7 +196,7 @@ func (w *Writer) header(typ byte, n int) []byte {
 // once the buffer is flushed, without a copy.
 func (w *Writer) write(p []byte) error {
 	for len(p) > 0 {
-		if len(w.buf) == 0 && len(p) >= cap(w.buf) {
+		if len(w.buf) == 0 && len(p) >= writerBufSize {
 			n, err := w.dst.Write(p)
 			w.flushed += int64(n)
 			w.off += int64(n)
@@ -204,22 +208,33 @@ func (w *Writer) write(p []byte) error {
 			}
 			return err
 		}
-		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf = w.buf[:len(w.buf)+n]
-		w.off += int64(n)
-		p = p[n:]
-		if len(w.buf) == cap(w.buf) {
+		if len(w.buf) == cap(w.buf) && !w.grow() {
 			if err := w.flush(); err != nil {
 				return err
 			}
 		}
+		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+n]
+		w.off += int64(n)
+		p = p[n:]
 	}
 	return nil
 }
 
+// grow doubles a full buffer that is below writerBufSize.
+func (w *Writer) grow() bool {
+	if cap(w.buf) >= writerBufSize {
+		return false
+	}
+	nb := make([]byte, len(w.buf), min(2*cap(w.buf), writerBufSize))
+	copy(nb, w.buf)
+	w.buf = nb
+	return true
+}
+
 func (w *Writer) writeString(s string) error {
 	for len(s) > 0 {
-		if len(w.buf) == cap(w.buf) {
+		if len(w.buf) == cap(w.buf) && !w.grow() {
 			if err := w.flush(); err != nil {
 				return err
 			}
@@ -228,9 +243,6 @@ func (w *Writer) writeString(s string) error {
 		w.buf = w.buf[:len(w.buf)+n]
 		w.off += int64(n)
 		s = s[n:]
-	}
-	if len(w.buf) == cap(w.buf) {
-		return w.flush()
 	}
 	return nil
 }

@@ -178,7 +178,7 @@ func TestWriterBuffering(t *testing.T) {
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	var want []byte
-	sizes := []int{0, 1, 100, writerBufSize - 3, writerBufSize, writerBufSize + 1, 3 * writerBufSize, 5, 127, 128, 16383, 16384}
+	sizes := []int{0, 1, 100, writerBufStart - 3, writerBufStart, 2*writerBufStart + 1, 9000, writerBufSize - 3, writerBufSize, writerBufSize + 1, 3 * writerBufSize, 5, 127, 128, 16383, 16384}
 	for i, n := range sizes {
 		data := bytes.Repeat([]byte{byte('a' + i)}, n)
 		if i%2 == 0 {

@@ -99,6 +99,25 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 			return total, s.err
 		}
 		if s.f == nil && len(s.buf) < s.memLimit {
+			if len(s.buf) == cap(s.buf) && len(s.buf) > 0 {
+				// Full, perhaps exactly at the size Grow announced: look
+				// for more with a small read before growing.
+				var probe [64]byte
+				n, err := r.Read(probe[:])
+				if n > 0 {
+					if _, werr := s.Write(probe[:n]); werr != nil {
+						return total + int64(n), werr
+					}
+					total += int64(n)
+				}
+				if err == io.EOF {
+					return total, nil
+				}
+				if err != nil {
+					return total, err
+				}
+				continue
+			}
 			if len(s.buf) == cap(s.buf) {
 				// Grow toward the limit, never past it.
 				nc := min(max(2*cap(s.buf), 4096), s.memLimit)
