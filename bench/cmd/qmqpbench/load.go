@@ -43,7 +43,8 @@ func runQMQPSource(ctx context.Context, addr string, sessions, size, msgs int) l
 	return r
 }
 
-// message builds a message of about size bytes shaped like qmqp-source's:
+// message builds a message of exactly size bytes (at least its 70 bytes of
+// headers) shaped like qmqp-source's:
 // a few headers, then short body lines.
 func message(size int) []byte {
 	var b bytes.Buffer
