@@ -327,6 +327,15 @@ func (d *daemon) runMaster(service string) error {
 			return err
 		}
 	}
+	listenFDs := master.ListenFDs(max(g.Sockets, 1))
+	for _, fd := range append(listenFDs, master.StatusFD) {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(fd, &st); err != nil {
+			// Postfix fails when it registers the descriptor with its
+			// event loop.
+			return fmt.Errorf("event_enable_read: epoll_ctl EPOLL_CTL_ADD: %s", errnoText(err))
+		}
+	}
 	if len(g.Args) > 0 {
 		return fmt.Errorf("unexpected command-line argument: %s", g.Args[0])
 	}
@@ -347,7 +356,7 @@ func (d *daemon) runMaster(service string) error {
 	master.CloseOnExecInherited()
 	var fatal error
 	_, err = master.Run(master.Config{
-		ListenFDs:  master.ListenFDs(max(g.Sockets, 1)),
+		ListenFDs:  listenFDs,
 		StatusFD:   master.StatusFD,
 		Lock:       lock,
 		Generation: gen,
