@@ -28,6 +28,9 @@ type corpusCase struct {
 	// improvement marks a case where we deliberately do better than
 	// Postfix: the real side's reply is not compared; ours must equal want.
 	improvement bool
+	// rewrite gives the case its own trivial-rewrite service, for
+	// settings that address rewriting uses (myorigin, mydomain, ...).
+	rewrite bool
 	// minDelay is the least time the reply may take (qmqpd_error_delay).
 	minDelay time.Duration
 	// v6 runs the case over IPv6 (::1), in an instance with
@@ -149,6 +152,16 @@ func corpus() []*corpusCase {
 		{name: "port-logging", params: []string{"qmqpd_client_port_logging=yes"}, packet: pkt(simpleMsg, "a@example.com", "b@example.net"), want: "KOk"},
 		{name: "port-logging-error", params: []string{"qmqpd_client_port_logging=yes"}, packet: []byte("x"), want: "Dnetstring format error"},
 		{name: "myhostname-mail-name", params: []string{"myhostname=mx.example.com", "mail_name=Mailer"}, packet: pkt(simpleMsg, "a@example.com", "b@example.net"), want: "KOk"},
+		{name: "line-length-limit-content", params: []string{"line_length_limit=512"}, packet: pkt("Subject: l\n\n"+long[:1500]+"\n", "a@example.com", "b@example.net"), want: "KOk"},
+		{name: "message-size-unlimited", params: []string{"message_size_limit=0"}, packet: pkt(big, "a@example.com", "b@example.net"), want: "KOk"},
+		{name: "hopcount-limit", params: []string{"hopcount_limit=3"}, packet: pkt(hops[:4*56]+simpleMsg, "a@example.com", "b@example.net"), want: "DError: too many hops"},
+		{name: "smtputf8-sender", params: []string{"smtputf8_enable=yes"}, packet: pkt("Subject: caf\xc3\xa9\n\nx\n", "j\xc3\xb6rg@example.com", "b@example.net"), want: "KOk"},
+		{name: "smtputf8-autodetect", params: []string{"smtputf8_enable=yes", "smtputf8_autodetect_classes=qmqpd"}, packet: pkt("Subject: caf\xc3\xa9\n\nx\n", "a@example.com", "b@example.net"), want: "KOk"},
+		{name: "long-queue-ids", params: []string{"enable_long_queue_ids=yes"}, packet: pkt(simpleMsg, "a@example.com", "b@example.net"), want: "KOk"},
+		{name: "empty-recipient-address", params: []string{"empty_address_recipient=postmaster"}, packet: pkt(simpleMsg, "", ""), want: "KOk"},
+		{name: "myorigin", params: []string{"myorigin=origin.example", "append_dot_mydomain=no"}, packet: pkt("Subject: o\nTo: joe, jane@sub\nCc: <@route:x@y>\n\nx\n", "me", "joe"), want: "KOk", rewrite: true},
+		{name: "append-dot-mydomain", params: []string{"append_dot_mydomain=yes"}, packet: pkt("Subject: a\nTo: joe@sub, Jane <jane@sub.>\n\nx\n", "me@host", "x@host", "y@host."), want: "KOk", rewrite: true},
+		{name: "bang-and-percent", packet: pkt("Subject: b\nTo: host!user, user%host@research.example.org\n\nx\n", "host!me", "host!user", "user%host@research.example.org", "user%host"), want: "KOk"},
 		{name: "early-reply-flood", params: []string{"qmqpd_authorized_clients="}, packet: pkt(strings.Repeat(big, 8), "a@example.com", "b@example.net"), action: flood, want: "66:DError: localhost[127.0.0.1] is not authorized to use this service,", improvement: true},
 	}
 	// Access lists: qmqpd_authorized_clients and debug_peer_list.

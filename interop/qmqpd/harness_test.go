@@ -92,7 +92,14 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF m
 			fmt.Fprintf(&opts, " -o %s=$%s", name, paramName(i, j))
 		}
 		fmt.Fprintf(&master, "%s inet n - n - - qmqpd -o cleanup_service_name=%s%s\n", net.JoinHostPort(c.host(), strconv.Itoa(port)), cleanupService(i), opts.String())
-		fmt.Fprintf(&master, "%s unix n - n - 0 cleanup%s\n", cleanupService(i), opts.String())
+		cleanupOpts := opts.String()
+		if c.rewrite {
+			// trivial-rewrite reads main.cf only: give the case its own.
+			rw := fmt.Sprintf("qdrewrite%d", i)
+			fmt.Fprintf(&master, "%s unix - - n - - trivial-rewrite%s\n", rw, opts.String())
+			cleanupOpts = " -o rewrite_service_name=" + rw + cleanupOpts
+		}
+		fmt.Fprintf(&master, "%s unix n - n - 0 cleanup%s\n", cleanupService(i), cleanupOpts)
 	}
 	sh.inst = postfixtest.Start(t, mainCF)
 	inst := sh.inst
