@@ -70,7 +70,9 @@ func runGoClient(ctx context.Context, addr string, sessions, msgs int, msg []byt
 	lat := make([]time.Duration, msgs)
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	c := &qmqp.Client{Servers: []string{addr}, Timeout: 5 * time.Minute}
+	// Generous timeouts: on a saturated machine 500 clients pushing 10 MB
+	// each can keep a dialing goroutine from running for seconds.
+	c := &qmqp.Client{Servers: []string{addr}, ConnectTimeout: 2 * time.Minute, Timeout: 5 * time.Minute}
 	t0 := time.Now()
 	for range sessions {
 		wg.Add(1)
