@@ -117,8 +117,8 @@ type Logger struct {
 	opts     Options
 	facility int
 	mu       sync.Mutex
-	file     *os.File // maillog_file opened for appending (direct mode)
-	conn     net.Conn // syslog or postlogd datagram socket
+	file     *fileWriter // maillog_file opened for appending (direct mode)
+	conn     net.Conn    // syslog or postlogd datagram socket
 	connPath string
 }
 
@@ -159,7 +159,7 @@ func New(opts Options) (*Logger, error) {
 			if err != nil {
 				return nil, fmt.Errorf("open logfile '%s': %s", opts.MaillogFile, errText(err))
 			}
-			l.file = f
+			l.file = newFileWriter(f)
 		}
 	}
 	// Connect the datagram socket now, as Postfix's daemons open syslog
@@ -215,8 +215,8 @@ func (l *Logger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var err error
-	if l.file != nil && l.file != os.Stdout && l.file != os.Stderr {
-		err = l.file.Close()
+	if l.file != nil {
+		err = l.file.close()
 	}
 	l.file = nil
 	if l.conn != nil {
@@ -267,7 +267,7 @@ func (l *Logger) Log(level Level, text string) {
 	case l.opts.PostlogSocket != "":
 		l.sendDatagram(l.opts.PostlogSocket, []byte(PostlogLine(now, l.opts.Hostname, l.opts.Tag, l.opts.Pid, body)))
 	case l.file != nil:
-		l.file.WriteString(PostlogLine(now, l.opts.Hostname, l.opts.Tag, l.opts.Pid, body) + "\n")
+		l.file.add(PostlogLine(now, l.opts.Hostname, l.opts.Tag, l.opts.Pid, body) + "\n")
 	}
 }
 
@@ -344,4 +344,75 @@ func Printable(s string, utf8ok bool) string {
 		i++
 	}
 	return b.String()
+}
+
+// fileWriter appends lines to maillog_file from one goroutine: lines logged
+// while a write is in progress are collected and written together, so a
+// busy server makes one write(2) for many lines instead of one per line.
+// Lines are in the file in the order they were logged.
+type fileWriter struct {
+	f    *os.File
+	mu   sync.Mutex
+	buf  []byte
+	wake chan struct{} // capacity 1: "there is something to write"
+	quit chan struct{}
+	done chan struct{}
+}
+
+func newFileWriter(f *os.File) *fileWriter {
+	w := &fileWriter{f: f, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *fileWriter) add(line string) {
+	w.mu.Lock()
+	w.buf = append(w.buf, line...)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *fileWriter) run() {
+	defer close(w.done)
+	var spare []byte
+	for {
+		select {
+		case <-w.wake:
+		case <-w.quit:
+			w.flush(&spare)
+			return
+		}
+		w.flush(&spare)
+	}
+}
+
+// flush writes what has been collected; spare is the buffer reused for the
+// next batch.
+func (w *fileWriter) flush(spare *[]byte) {
+	w.mu.Lock()
+	b := w.buf
+	w.buf = (*spare)[:0]
+	w.mu.Unlock()
+	if len(b) > 0 {
+		_, _ = w.f.Write(b)
+	}
+	if cap(b) <= 64<<10 {
+		*spare = b
+	} else {
+		*spare = nil
+	}
+}
+
+// close writes the remaining lines and closes the file (not stdout or
+// stderr).
+func (w *fileWriter) close() error {
+	close(w.quit)
+	<-w.done
+	if w.f == os.Stdout || w.f == os.Stderr {
+		return nil
+	}
+	return w.f.Close()
 }

@@ -2,6 +2,7 @@ package maillog
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -159,5 +160,48 @@ func TestLongLine(t *testing.T) {
 	l.Infof("%s", strings.Repeat("x", 3000))
 	if n := len(strings.TrimSuffix(strings.TrimPrefix(stderr.String(), "t: "), "\n")); n != 2000 {
 		t.Errorf("line of %d bytes, want 2000", n)
+	}
+}
+
+// TestConcurrentFileLines: lines logged from many goroutines all reach the
+// file whole, each once, in each goroutine's order.
+func TestConcurrentFileLines(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "maillog")
+	l, err := New(Options{Tag: "t", Hostname: "h", MaillogFile: file, MaillogPrefixes: []string{dir}, Pid: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, lines = 8, 200
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < lines; i++ {
+				l.Infof("w%d line %d", w, i)
+			}
+			done <- struct{}{}
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		<-done
+	}
+	l.Close()
+	b, _ := os.ReadFile(file)
+	next := make([]int, workers)
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		var w, i int
+		f := strings.SplitN(line, ": ", 2)
+		if len(f) != 2 {
+			t.Fatalf("bad line %q", line)
+		}
+		if _, err := fmt.Sscanf(f[1], "w%d line %d", &w, &i); err != nil || i != next[w] {
+			t.Fatalf("line %q out of order (want line %d of w%d)", line, next[w], w)
+		}
+		next[w]++
+	}
+	for w, n := range next {
+		if n != lines {
+			t.Errorf("w%d: %d lines", w, n)
+		}
 	}
 }
