@@ -149,6 +149,8 @@ type File struct {
 	// newDirParents are the parents of hash directories Create made; their
 	// entries must be durable too.
 	newDirParents []string
+	// dev is the device of the file system holding the file.
+	dev uint64
 }
 
 const (
@@ -200,6 +202,7 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		return fail(fmt.Errorf("fstat %s: no inode number", temp))
 	}
 	inode := uint64(st.Ino)
+	dev := uint64(st.Dev)
 	if q.Owner != nil {
 		if err := h.Chown(q.Owner.UID, q.Owner.GID); err != nil {
 			return fail(fmt.Errorf("fchown %s: %w", temp, err))
@@ -220,7 +223,7 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		}
 		err = fsys.Rename(temp, path)
 		if err == nil {
-			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h, newDirParents: made}
+			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h, newDirParents: made, dev: dev}
 			f.lw = &limitWriter{h: h}
 			f.w = NewWriter(f.lw)
 			return f, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // SyncMode says how a Syncer makes a batch of queue files durable.
@@ -52,6 +53,7 @@ func (m SyncMode) String() string {
 type Syncer struct {
 	mode SyncMode
 	dir  *os.File // an open descriptor on the file system (SyncFS)
+	dev  uint64   // that file system's device number
 
 	// syncFS syncs the whole file system; syncDir syncs one directory.
 	// Tests substitute both.
@@ -106,6 +108,14 @@ func NewSyncerMode(dir string, mode SyncMode) (*Syncer, error) {
 			return nil, fmt.Errorf("open queue directory for syncing: %w", err)
 		}
 		s.dir = d
+		fi, err := d.Stat()
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("stat queue directory: %w", err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			s.dev = uint64(st.Dev)
+		}
 		s.syncFS = func() error { return syncfs(d) }
 		// One sync right away: errors from before we started are not ours,
 		// and a file system that refuses syncfs is found now, not per
@@ -145,8 +155,20 @@ func (s *Syncer) Close() error {
 // commit makes f durable (see the Syncer guarantee). f has been flushed and
 // chmodded; its handle is still open.
 func (s *Syncer) commit(f *File) error {
-	switch s.mode {
-	case SyncFS:
+	switch {
+	case s.mode == SyncFS && f.dev != s.dev:
+		// Another file system (incoming/ mounted elsewhere): syncfs on
+		// ours would not cover it. Sync the file and its directories.
+		if err := f.h.Sync(); err != nil {
+			return err
+		}
+		for _, d := range f.dirs() {
+			if err := s.syncDir(d); err != nil {
+				return fmt.Errorf("fsync directory %s: %w", d, err)
+			}
+		}
+		return nil
+	case s.mode == SyncFS:
 		if err := s.join(nil); err != nil {
 			return err
 		}

@@ -124,7 +124,7 @@ func newOrderQueue(t *testing.T, mode SyncMode) (*Queue, *orderFS, *recorder) {
 	clock := new(atomic.Int64)
 	ofs := &orderFS{clock: clock, ready: map[string]int64{}, fsync: map[string]int64{}, wbErr: map[string]bool{}, renamed: map[string]string{}}
 	rec := &recorder{clock: clock, dirs: map[string]int64{}}
-	s := &Syncer{mode: mode, syncFS: rec.sync, syncDir: rec.syncDir}
+	s := &Syncer{mode: mode, syncFS: rec.sync, syncDir: rec.syncDir, dev: devOf(t, q.Dir)}
 	q.FS, q.Syncer = ofs, s
 	return q, ofs, rec
 }
@@ -319,5 +319,34 @@ func TestSyncerReal(t *testing.T) {
 	}
 	if _, err := NewSyncer(filepath.Join(t.TempDir(), "missing")); syncfsSupported && err == nil {
 		t.Error("NewSyncer on a missing directory succeeded")
+	}
+}
+
+func devOf(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(fi.Sys().(*syscall.Stat_t).Dev)
+}
+
+// TestSyncerOtherFileSystem: a file on another file system than the one
+// the Syncer syncs is fsynced on its own, with its directory.
+func TestSyncerOtherFileSystem(t *testing.T) {
+	q, ofs, rec := newOrderQueue(t, SyncFS)
+	q.Syncer.dev++ // pretend incoming/ is another mount
+	f, err := q.Create(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.batches) != 0 {
+		t.Errorf("syncfs used for a file on another file system")
+	}
+	if ofs.fsync[f.Path] == 0 || rec.dirs[filepath.Dir(f.Path)] < ofs.fsync[f.Path] {
+		t.Errorf("file fsync at %d, directory sync at %d", ofs.fsync[f.Path], rec.dirs[filepath.Dir(f.Path)])
 	}
 }
