@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"os/user"
 	"path"
@@ -176,6 +177,11 @@ func (d *daemon) run() error {
 	underMaster := !standalone && !g.Stdio
 	if err := d.openLog(underMaster); err != nil {
 		return err
+	}
+	if g.Debugger {
+		if err := d.debugProcess(); err != nil {
+			return err
+		}
 	}
 	switch {
 	case g.Stdio:
@@ -706,4 +712,22 @@ func Command() {
 // and Received: headers), which Go loads lazily.
 func loadBeforeChroot() {
 	_, _ = time.Now().Zone()
+}
+
+// debugProcess is -D: run $debugger_command (which may name
+// $process_id) through the shell, as Postfix's debug_process does, before
+// the daemon goes on.
+func (d *daemon) debugProcess() error {
+	command, err := d.cfg.Get("debugger_command")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(command) == "" {
+		return errors.New("no debugger_command variable set up")
+	}
+	d.log.Infof("running: %s", command)
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = d.env.Stdin, d.env.Stdout, d.env.Stderr
+	_ = cmd.Run()
+	return nil
 }
