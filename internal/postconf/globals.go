@@ -122,6 +122,7 @@ func (p *program) checkGlobals() {
 	for _, name := range firstNBoolParams {
 		g.bool(name)
 	}
+	p.checkKnownTCPPorts(g.value("known_tcp_ports"))
 	protocols := g.value("inet_protocols")
 	for _, word := range strings.FieldsFunc(protocols, isCommaSpace) {
 		if word != "ipv4" && word != "ipv6" && word != "all" {
@@ -378,3 +379,60 @@ func (p *program) validHostname(name string) bool {
 	}
 	return true
 }
+
+// checkKnownTCPPorts checks known_tcp_ports ("name = port" associations
+// separated by commas, with "name1 = name2 = port" allowed) like Postfix:
+// every problem is a warning about that association, and checking goes on.
+func (p *program) checkKnownTCPPorts(settings string) {
+	allDigits := func(s string) bool {
+		return s != "" && strings.Trim(s, "0123456789") == ""
+	}
+	seen := map[string]bool{}
+	for _, assoc := range strings.Split(settings, ",") {
+		if assoc == "" {
+			continue
+		}
+		parts := strings.Split(" "+assoc+" ", "=")
+		if len(parts) == 1 {
+			p.warnf("known_tcp_ports: in \"%s\" is not in \"name = value\" form", assoc)
+			continue
+		}
+		var err string
+		port := strings.FieldsFunc(parts[len(parts)-1], isBlank)
+		switch {
+		case len(port) == 0:
+			err = "missing port value after \"=\""
+		case len(port) > 1:
+			err = "whitespace in port number"
+		default:
+			for _, part := range parts[:len(parts)-1] {
+				name := strings.FieldsFunc(part, isBlank)
+				var e string
+				switch {
+				case len(name) == 0:
+					e = "missing service name before \"=\""
+				case len(name) > 1:
+					e = "whitespace in service name"
+				case allDigits(name[0]):
+					e = "numerical service name"
+				case !allDigits(port[0]):
+					e = "non-numerical service port"
+				case seen[name[0]]:
+					e = "duplicate service name"
+				default:
+					seen[name[0]] = true
+				}
+				if err == "" {
+					err = e
+				}
+			}
+		}
+		if err != "" {
+			p.warnf("known_tcp_ports: in \"%s\": %s", assoc, err)
+		}
+	}
+}
+
+// isBlank reports whether r is white space in Postfix's sense
+// (CHARS_SPACE).
+func isBlank(r rune) bool { return strings.ContainsRune(" \t\r\n", r) }

@@ -305,6 +305,8 @@ func generatedCases() []*corpusCase {
 		"default_process_limit = 0\n",
 		"meta_directory = /nonexistent\n",
 		"myhostname = x\n",
+		"known_tcp_ports = a, smtp=25 x, =1, 25=1, ,x=y, smtp=26, a b=1, c==2, d=\n",
+		"known_tcp_ports = a=1,a=2, b = c = 3, b=4,,x=1=y\n",
 	} {
 		c := mk(fmt.Sprintf("gen-params-init-%02d", i), map[string][]byte{"main.cf": v(mainCF), "master.cf": nil}, "-m")
 		c.Groups = map[string]bool{}
