@@ -168,8 +168,16 @@ func TestUnderMaster(t *testing.T) {
 		}
 	}
 
-	// postfix reload (SIGHUP to master): mail still flows afterwards.
+	// postfix reload (SIGHUP to master): the processes of the old
+	// generation go away, and mail still flows afterwards.
+	before := map[string]bool{}
+	for _, m := range regexp.MustCompile(`postfix/qmqpd\[(\d+)\]: `).FindAllStringSubmatch(inst.Log(), -1) {
+		before[m[1]] = true
+	}
 	inst.Reload()
+	for pid := range before {
+		waitGone(t, pid)
+	}
 	waitLog(t, inst, regexp.MustCompile(`postfix/master\[\d+\]: reload`), 1)
 	if out := qmqpSource(t, builtin, "reload@example.net", 1); out != "" {
 		t.Errorf("after reload: %s", out)
