@@ -2,7 +2,9 @@ package qmqpd
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/qmqpd-go/qmqpd/internal/postfixtest"
+	"github.com/qmqpd-go/qmqpd/internal/testenv"
 )
 
 // corpusCase is one QMQP input with the settings it runs under.
@@ -31,6 +34,9 @@ type corpusCase struct {
 	// rewrite gives the case its own trivial-rewrite service, for
 	// settings that address rewriting uses (myorigin, mydomain, ...).
 	rewrite bool
+	// client, when set, is a real QMQP client program that sends to addr
+	// instead of the packet; its output and exit status are the reply.
+	client func(addr string) *exec.Cmd
 	// minDelay is the least time the reply may take (qmqpd_error_delay).
 	minDelay time.Duration
 	// v6 runs the case over IPv6 (::1), in an instance with
@@ -163,6 +169,43 @@ func corpus() []*corpusCase {
 		{name: "append-dot-mydomain", params: []string{"append_dot_mydomain=yes"}, packet: pkt("Subject: a\nTo: joe@sub, Jane <jane@sub.>\n\nx\n", "me@host", "x@host", "y@host."), want: "KOk", rewrite: true},
 		{name: "bang-and-percent", packet: pkt("Subject: b\nTo: host!user, user%host@research.example.org\n\nx\n", "host!me", "host!user", "user%host@research.example.org", "user%host"), want: "KOk"},
 		{name: "early-reply-flood", params: []string{"qmqpd_authorized_clients="}, packet: pkt(strings.Repeat(big, 8), "a@example.com", "b@example.net"), action: flood, want: "66:DError: localhost[127.0.0.1] is not authorized to use this service,", improvement: true},
+	}
+	// Real clients: Postfix's qmqp-source and nullmailer's qmqp module.
+	cases = append(cases,
+		&corpusCase{name: "client-qmqp-source", want: "<exit 0>", wantLog: "message-id=", client: func(addr string) *exec.Cmd {
+			return exec.Command(testenv.RealQmqpSource, "-f", "from@example.org", "-t", "to@example.net", "-m", "1", "-l", "3000", "-M", "client.example.org", addr)
+		}},
+		// Refusals after the whole packet was read (an early refusal can
+		// reach these clients as a reset from Postfix).
+		&corpusCase{name: "client-qmqp-source-refused", want: "fatal: unrecoverable error: Error: Invalid VERP delimiters", client: func(addr string) *exec.Cmd {
+			return exec.Command(testenv.RealQmqpSource, "-f", "list#@example.org-@[]", "-t", "to@example.net", "-m", "1", addr)
+		}},
+	)
+	if nm := testenv.NullmailerQMQP(); nm != "" || testenv.Required() {
+		nullmailer := func(msg string) func(addr string) *exec.Cmd {
+			return func(addr string) *exec.Cmd {
+				host, port, _ := net.SplitHostPort(addr)
+				f, err := os.CreateTemp("", "qdiff-nm-")
+				if err == nil {
+					f.WriteString(msg)
+					f.Seek(0, 0)
+					os.Remove(f.Name())
+				}
+				if nm == "" {
+					nm = "nullmailer-qmqp-not-installed"
+				}
+				cmd := exec.Command(nm)
+				cmd.Stdin = strings.NewReader("host=" + host + "\nport=" + port + "\n")
+				cmd.ExtraFiles = []*os.File{f} // fd 3: the queued message
+				return cmd
+			}
+		}
+		cases = append(cases,
+			&corpusCase{name: "client-nullmailer", want: "qmqp: Succeeded: Ok: queued as QID", wantLog: "message-id=", client: nullmailer("from@example.org\nto1@example.net\nto2@example.net\n\nSubject: from nullmailer\n\nbody\n")},
+			// nullmailer's null sender is not a netstring Postfix accepts.
+			&corpusCase{name: "client-nullmailer-no-sender", wantLog: "netstring format error while receiving sender address", client: nullmailer("\nto@example.net\n\nSubject: bounce\n\nbody\n")},
+			&corpusCase{name: "client-nullmailer-refused", params: []string{"soft_bounce=yes"}, want: "qmqp: Failed: Error: Invalid VERP delimiters", client: nullmailer("list#@example.org-@[]\nto@example.net\n\nSubject: x\n\nbody\n")},
+		)
 	}
 	// Access lists: qmqpd_authorized_clients and debug_peer_list.
 	for i, l := range []struct {
@@ -356,7 +399,7 @@ func TestCorpus(t *testing.T) {
 		}
 		shards[best] = append(shards[best], c)
 		cost[best]++
-		if c.action == stall || c.minDelay > 0 {
+		if c.action == stall || c.minDelay > 0 || strings.HasSuffix(c.name, "-refused") {
 			cost[best] += 12
 		}
 	}
@@ -414,6 +457,9 @@ func runCase(t *testing.T, sh *shard, c *corpusCase, dataDir string, used *sync.
 		return o
 	}
 	real = unDir(real)
+	if os.Getenv("QDIFF_SHOW") != "" {
+		t.Logf("real reply %q", real.Reply)
+	}
 	if !strings.Contains(real.Reply, c.want) && !c.improvement {
 		t.Errorf("real qmqpd replied %q, want it to contain %q", real.Reply, c.want)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -277,6 +278,9 @@ func sessionOver(lines []string) (done, fatal bool) {
 // byte the server sent. A fatal signal ends the wait (the server will never
 // answer). inSession returns once the server reads the packet.
 func converse(addr string, c *corpusCase, fatal <-chan struct{}, inSession func()) string {
+	if c.client != nil {
+		return runClient(c.client(addr))
+	}
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return "dial error: " + err.Error()
@@ -313,6 +317,17 @@ func converse(addr string, c *corpusCase, fatal <-chan struct{}, inSession func(
 		return string(reply) + "<read error: " + errText(err) + ">"
 	}
 	return string(reply)
+}
+
+// runClient runs a real QMQP client program and returns what it printed
+// and how it exited.
+func runClient(cmd *exec.Cmd) string {
+	out, err := cmd.CombinedOutput()
+	status := "exit 0"
+	if err != nil {
+		status = err.Error()
+	}
+	return string(out) + "<" + status + ">"
 }
 
 func errText(err error) string {

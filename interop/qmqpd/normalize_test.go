@@ -29,6 +29,8 @@ var (
 	dateRE = regexp.MustCompile(`(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [ 0-9]?[0-9] (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4} \([A-Za-z0-9+-]+\)`)
 	// Message-Id values cleanup adds: <YYYYMMDDHHMMSS.QID@host>.
 	msgIDStampRE = regexp.MustCompile(`[0-9]{14}\.QID@`)
+	// qmqp-source's Message-Id holds its process ID.
+	sourceMsgIDRE = regexp.MustCompile(`<[0-9]+@client\.example\.org>`)
 	// A client port after a bracketed address (qmqpd_client_port_logging).
 	portRE = regexp.MustCompile(`(\[[0-9A-Fa-f.:]+\]):[0-9]+`)
 	// cleanup's complaints when the file system's time stamps run ahead
@@ -71,6 +73,7 @@ func (m *masker) text(s string) string {
 	s = dateRE.ReplaceAllString(s, "DATE")
 	s = msgIDStampRE.ReplaceAllString(s, "STAMP.QID@")
 	s = portRE.ReplaceAllString(s, "$1:PORT")
+	s = sourceMsgIDRE.ReplaceAllString(s, "<PID@client.example.org>")
 	return s
 }
 
