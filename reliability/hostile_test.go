@@ -184,7 +184,7 @@ func TestMalformedNetstrings(t *testing.T) {
 // connection is eventually closed, and a real client behind the flood is
 // served and queued.
 func TestConnectionFlood(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures the process heap.
 	const limit, flood = 20, 150
 	e := start(t, opts{maxConns: limit, timeout: 200 * time.Millisecond, quietLog: true})
 	heap0 := heapInuse()
@@ -289,7 +289,7 @@ func FuzzSession(f *testing.F) {
 // far less than their size, because the body is spooled (at most
 // queuefile.DefaultSpoolMemory in memory per session).
 func TestMemoryBound(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures the process heap.
 	const stalled = 40
 	e := start(t, opts{quietLog: true, timeout: 5 * time.Second, cfg: func(c *qmqpd.Config) { c.MessageSizeLimit = 4 << 20 }})
 	heap0 := heapInuse()
