@@ -444,12 +444,12 @@ func TestFaultStall(t *testing.T) {
 	}
 }
 
-// TestFaultSlowDrip: a client that sends one byte at a time, each within
-// qmqpd_timeout, is served normally (the timeout is per read, as in
+// TestFaultSlowDrip: a client that sends one byte every 8 ms, each within
+// qmqpd_timeout (1s) but all together longer than it, is served normally (the timeout is per read, as in
 // Postfix), and the message is queued intact.
 func TestFaultSlowDrip(t *testing.T) {
 	t.Parallel()
-	e := start(t, opts{timeout: 500 * time.Millisecond})
+	e := start(t, opts{timeout: time.Second})
 	var wg sync.WaitGroup
 	ok := map[string]msg{}
 	var mu sync.Mutex
@@ -464,15 +464,19 @@ func TestFaultSlowDrip(t *testing.T) {
 				return
 			}
 			defer c.Close()
+			began := time.Now()
 			for _, b := range m.packet() {
 				if _, err := c.Write([]byte{b}); err != nil {
 					t.Error(err)
 					return
 				}
-				time.Sleep(4 * time.Millisecond)
+				time.Sleep(8 * time.Millisecond)
 			}
 			r, err := qmqp.ReadReply(bufio.NewReader(c))
 			stats.sent.Add(1)
+			if took := time.Since(began); took <= time.Second {
+				t.Errorf("the drip took only %v; it must outlast qmqpd_timeout (1s) to show the timeout is per read", took)
+			}
 			id, k := queuedID(r)
 			if err != nil || !k {
 				t.Errorf("drip: %q %v", r.String(), err)
