@@ -26,7 +26,9 @@ var (
 	// Replies name the queue ID of a queued message.
 	queuedRE = regexp.MustCompile(`Ok: queued as ([0-9A-Za-z]+)`)
 	// RFC 5322 dates as Postfix's mail_date writes them.
-	dateRE = regexp.MustCompile(`(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [ 0-9]?[0-9] (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4} \([A-Za-z0-9+-]+\)`)
+	// Only the moment is masked: the layout (day padding), the zone
+	// offset and the zone name stay.
+	dateRE = regexp.MustCompile(`(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ( ?[0-9]|[0-9]{2}) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}( [+-][0-9]{4} \([A-Za-z0-9+-]+\))`)
 	// Message-Id values cleanup adds: <YYYYMMDDHHMMSS.QID@host>.
 	msgIDStampRE = regexp.MustCompile(`[0-9]{14}\.QID@`)
 	// qmqp-source's Message-Id holds its process ID.
@@ -36,6 +38,9 @@ var (
 	// cleanup's complaints when the file system's time stamps run ahead
 	// of the clock: they depend on timing, not on the input.
 	clockNoiseRE = regexp.MustCompile(`^warning: (file system clock is [0-9]+ seconds ahead of local clock|resetting file time stamps - this hurts performance)$`)
+	// Times in queue files: "SEC USEC" without padding, and create_time.
+	timeRecRE    = regexp.MustCompile(`^[1-9][0-9]* (0|[1-9][0-9]*)$`)
+	createTimeRE = regexp.MustCompile(`^create_time=[1-9][0-9]*$`)
 	// Attribute records with a port value.
 	portAttrRE = regexp.MustCompile(`^((?:log_)?client_port)=[0-9]+$`)
 )
@@ -70,7 +75,16 @@ func (m *masker) text(s string) string {
 	for _, id := range m.ids {
 		s = strings.ReplaceAll(s, id, "QID")
 	}
-	s = dateRE.ReplaceAllString(s, "DATE")
+	s = dateRE.ReplaceAllStringFunc(s, func(d string) string {
+		m := dateRE.FindStringSubmatch(d)
+		day := "DD"
+		if len(m[1]) < 2 {
+			day = "D"
+		} else if m[1][0] == ' ' {
+			day = " D"
+		}
+		return "DATE(" + day + ")" + m[2]
+	})
 	s = msgIDStampRE.ReplaceAllString(s, "STAMP.QID@")
 	s = portRE.ReplaceAllString(s, "$1:PORT")
 	s = sourceMsgIDRE.ReplaceAllString(s, "<PID@client.example.org>")
@@ -149,9 +163,9 @@ func (m *masker) records(f queueFile) []string {
 		switch {
 		case x.typ == queuefile.RecSize:
 			text = sizeLine(x.data, afterM, xOff)
-		case x.typ == queuefile.RecTime:
+		case x.typ == queuefile.RecTime && timeRecRE.Match(x.data):
 			text = "TIME"
-		case x.typ == queuefile.RecAttr && bytes.HasPrefix(x.data, []byte("create_time=")):
+		case x.typ == queuefile.RecAttr && createTimeRE.Match(x.data):
 			text = "create_time=TIME"
 		case x.typ == queuefile.RecAttr && portAttrRE.Match(x.data):
 			text = portAttrRE.ReplaceAllString(string(x.data), "$1=PORT")
@@ -205,7 +219,7 @@ func TestMasker(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
-	if s := m.text("\tfor <b@example.net>; Tue,  4 Nov 2026 19:49:29 +0000 (UTC)"); s != "\tfor <b@example.net>; DATE" {
+	if s := m.text("\tfor <b@example.net>; Tue,  4 Nov 2026 19:49:29 +0000 (UTC)"); s != "\tfor <b@example.net>; DATE( D) +0000 (UTC)" {
 		t.Errorf("date: %q", s)
 	}
 }
