@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -116,10 +117,27 @@ type Options struct {
 type Logger struct {
 	opts     Options
 	facility int
+	*sink
+	derived bool // made by WithTag: Close leaves the sink to its owner
+}
+
+// sink is where lines go; loggers made by WithTag share their parent's, so
+// lines keep their order across them.
+type sink struct {
 	mu       sync.Mutex
 	file     *fileWriter // maillog_file opened for appending (direct mode)
 	conn     net.Conn    // syslog or postlogd datagram socket
 	connPath string
+}
+
+// WithTag returns a logger that writes to the same destinations, through
+// the same connection or file, with another tag (e.g. "postfix/cleanup"
+// next to "postfix/qmqpd"). Closing it does nothing; close the original.
+func (l *Logger) WithTag(tag string) *Logger {
+	d := *l
+	d.opts.Tag = tag
+	d.derived = true
+	return &d
 }
 
 // ErrFacility is returned by New for an unknown syslog_facility value; the
@@ -142,7 +160,7 @@ func New(opts Options) (*Logger, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := &Logger{opts: opts, facility: fac}
+	l := &Logger{opts: opts, facility: fac, sink: &sink{}}
 	if opts.MaillogFile != "" {
 		matched := false
 		for _, p := range opts.MaillogPrefixes {
@@ -155,7 +173,7 @@ func New(opts Options) (*Logger, error) {
 			return nil, fmt.Errorf("maillog_file value '%s' does not match any prefix in maillog_file_prefixes", opts.MaillogFile)
 		}
 		if opts.PostlogSocket == "" {
-			f, err := os.OpenFile(opts.MaillogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			f, err := openLogFile(opts.MaillogFile)
 			if err != nil {
 				return nil, fmt.Errorf("open logfile '%s': %s", opts.MaillogFile, errText(err))
 			}
@@ -212,6 +230,9 @@ func errText(err error) string {
 
 // Close releases the log file and sockets.
 func (l *Logger) Close() error {
+	if l.derived {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var err error
@@ -415,4 +436,20 @@ func (w *fileWriter) close() error {
 		return nil
 	}
 	return w.f.Close()
+}
+
+// openLogFile opens maillog_file for appending. /dev/stdout and
+// /dev/stderr share the process's own descriptor (a duplicate of it), so
+// that log lines and other output to the same file (qmqpd -S writes its
+// reply to standard output) keep one file offset and do not overwrite each
+// other when standard output is a regular file.
+func openLogFile(path string) (*os.File, error) {
+	std := map[string]int{"/dev/stdout": 1, "/dev/stderr": 2}
+	if fd, ok := std[path]; ok {
+		if nfd, err := syscall.Dup(fd); err == nil {
+			syscall.CloseOnExec(nfd)
+			return os.NewFile(uintptr(nfd), path), nil
+		}
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 }

@@ -205,3 +205,32 @@ func TestConcurrentFileLines(t *testing.T) {
 		}
 	}
 }
+
+// TestWithTag: a derived logger shares the destination, so lines of both
+// tags stay in the order they were logged; closing it leaves the parent
+// working.
+func TestWithTag(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "maillog")
+	l, err := New(Options{Tag: "postfix/qmqpd", Hostname: "h", MaillogFile: file, MaillogPrefixes: []string{dir}, Pid: 5, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := l.WithTag("postfix/cleanup")
+	for i := 0; i < 50; i++ {
+		l.Infof("q%d", i)
+		c.Infof("c%d", i)
+	}
+	c.Close()
+	l.Infof("after")
+	l.Close()
+	b, _ := os.ReadFile(file)
+	var want strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&want, "Nov 04 09:05:07 h postfix/qmqpd[5]: q%d\nNov 04 09:05:07 h postfix/cleanup[5]: c%d\n", i, i)
+	}
+	want.WriteString("Nov 04 09:05:07 h postfix/qmqpd[5]: after\n")
+	if string(b) != want.String() {
+		t.Errorf("file:\n%s\nwant:\n%s", b, want.String())
+	}
+}

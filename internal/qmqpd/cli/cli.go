@@ -71,17 +71,16 @@ func OSEnv() Env {
 
 // daemon is one run of the command.
 type daemon struct {
-	env        Env
-	procName   string
-	g          grammar
-	updates    []string          // -i, -m and -o as name=value, in order
-	queueDir   string            // the queue directory as the standalone server sees it
-	syncer     *queuefile.Syncer // group commit for the built-in cleanup
-	log        *maillog.Logger
-	logOpts    maillog.Options
-	cleanupLog *maillog.Logger // the built-in cleanup's lines
-	cfg        *maincf.Config
-	tag        string
+	env      Env
+	procName string
+	g        grammar
+	updates  []string          // -i, -m and -o as name=value, in order
+	queueDir string            // the queue directory as the standalone server sees it
+	syncer   *queuefile.Syncer // group commit for the built-in cleanup
+	log      *maillog.Logger
+	logOpts  maillog.Options
+	cfg      *maincf.Config
+	tag      string
 }
 
 // Main runs qmqpd and returns the exit status.
@@ -97,9 +96,6 @@ func Main(env Env) int {
 	}
 	if d.log != nil {
 		d.log.Close()
-	}
-	if d.cleanupLog != nil {
-		d.cleanupLog.Close()
 	}
 	if err != nil {
 		return 1
@@ -230,24 +226,17 @@ func (d *daemon) openLog(underMaster bool) error {
 }
 
 // cleanupLogger returns the logger for the built-in cleanup's lines: the
-// same destinations, with the tag "$syslog_name/cleanup" that Postfix's
-// cleanup(8) lines carry (log tools look for it).
+// same destinations (shared, so lines stay in order), with the tag
+// "$syslog_name/cleanup" that Postfix's cleanup(8) lines carry (log tools
+// look for it).
 func (d *daemon) cleanupLogger() *maillog.Logger {
-	if d.cleanupLog != nil {
-		return d.cleanupLog
-	}
-	opts := d.logOpts
-	if i := strings.LastIndexByte(opts.Tag, '/'); i >= 0 {
-		opts.Tag = opts.Tag[:i+1] + "cleanup"
+	tag := d.logOpts.Tag
+	if i := strings.LastIndexByte(tag, '/'); i >= 0 {
+		tag = tag[:i+1] + "cleanup"
 	} else {
-		opts.Tag = "cleanup"
+		tag = "cleanup"
 	}
-	l, err := maillog.New(opts)
-	if err != nil {
-		return d.log
-	}
-	d.cleanupLog = l
-	return l
+	return d.log.WithTag(tag)
 }
 
 // serverConfig builds the session configuration (access lists etc.).
