@@ -380,6 +380,19 @@ func TestCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if l, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		// Some containers have no IPv6 loopback; the rest still runs.
+		t.Logf("no IPv6 loopback (%v): IPv6 cases skipped", err)
+		var v4 []*corpusCase
+		for _, c := range cases {
+			if !c.v6 {
+				v4 = append(v4, c)
+			}
+		}
+		cases = v4
+	} else {
+		l.Close()
+	}
 	var used sync.Map
 	held := reservePorts(t, cases)
 	// Spread the cases by cost: a case that waits for a timeout or an
@@ -407,6 +420,9 @@ func TestCorpus(t *testing.T) {
 	// once, whatever -test.parallel says (t.Run from several goroutines).
 	var wg sync.WaitGroup
 	for s, mine := range shards {
+		if len(mine) == 0 {
+			continue
+		}
 		var extra map[string]string
 		if s == shardCount {
 			extra = map[string]string{"inet_protocols": "all"}
