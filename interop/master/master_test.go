@@ -39,11 +39,12 @@ func buildQmqpd(t *testing.T) string {
 
 // qmqpSource sends count messages with Postfix's qmqp-source to addr and
 // returns its output (it prints nothing when every reply is K).
-func qmqpSource(t *testing.T, addr, to string, count int) string {
+func qmqpSource(t *testing.T, addr, to string, count int, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.RealQmqpSource, "-m", strconv.Itoa(count), "-f", "sender@example.org", "-t", to, addr)
+	args := append([]string{"-m", strconv.Itoa(count), "-f", "sender@example.org", "-t", to}, extra...)
+	cmd := exec.CommandContext(ctx, testenv.RealQmqpSource, append(args, addr)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -150,12 +151,13 @@ func TestUnderMaster(t *testing.T) {
 	}
 
 	// Chrooted to the queue directory, in both modes; the log lines still
-	// reach postlogd.
+	// reach postlogd. The messages are large (300 kB), so they wait in a
+	// spool file in incoming/ while the recipients are read.
 	for _, c := range []struct{ addr, rcpt string }{
 		{chrootService, "chroot-svc@example.net"},
 		{chrootBuiltin, "chroot-builtin@example.net"},
 	} {
-		if out := qmqpSource(t, c.addr, c.rcpt, 1); out != "" {
+		if out := qmqpSource(t, c.addr, c.rcpt, 1, "-l", "300000"); out != "" {
 			t.Errorf("qmqp-source to chrooted %s: %s", c.addr, out)
 		}
 		pids := sessionPIDs(t, inst, c.rcpt, 1)
