@@ -56,9 +56,10 @@ type outcome struct {
 // shard is one private Postfix instance with a qmqpd service and a cleanup
 // service per case, configured with the case's overrides.
 type shard struct {
-	inst  *postfixtest.Instance
-	ports map[*corpusCase]int
-	index map[*corpusCase]int
+	inst    *postfixtest.Instance
+	ports   map[*corpusCase]int
+	index   map[*corpusCase]int
+	cleanup map[*corpusCase]string // the case's cleanup service
 }
 
 // paramName is the main.cf parameter that holds override j of case i; the
@@ -71,7 +72,7 @@ func cleanupService(i int) string { return fmt.Sprintf("qdcleanup%d", i) }
 // startShard starts an instance for cases. dataDir replaces "DIR" in
 // parameter values.
 func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF map[string]string, held map[*corpusCase]net.Listener) *shard {
-	sh := &shard{ports: map[*corpusCase]int{}, index: map[*corpusCase]int{}}
+	sh := &shard{ports: map[*corpusCase]int{}, index: map[*corpusCase]int{}, cleanup: map[*corpusCase]string{}}
 	// postlogd(8) exits after max_use (100) datagrams, and lines sent
 	// while master restarts it can be lost; the corpus logs far more.
 	mainCF := map[string]string{"max_use": "100000"}
@@ -79,10 +80,22 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF m
 		mainCF[k] = v
 	}
 	var master strings.Builder
+	// Cases without settings share one qmqpd and one cleanup service
+	// (fewer processes to start); the others get their own.
+	var shared *corpusCase
 	for i, c := range cases {
 		sh.index[c] = i
+		if len(c.params) == 0 && !c.rewrite {
+			if shared != nil {
+				sh.ports[c] = sh.ports[shared]
+				sh.cleanup[c] = sh.cleanup[shared]
+				continue
+			}
+			shared = c
+		}
 		port := held[c].Addr().(*net.TCPAddr).Port
 		sh.ports[c] = port
+		sh.cleanup[c] = cleanupService(i)
 		var opts strings.Builder
 		for j, p := range c.params {
 			name, value, ok := strings.Cut(p, "=")
@@ -432,7 +445,7 @@ func (sh *shard) startOurs(t *testing.T, c *corpusCase, side string) (addr strin
 		qlog.Close()
 		clog.Close()
 	}
-	overrides := []string{"cleanup_service_name=" + cleanupService(i)}
+	overrides := []string{"cleanup_service_name=" + sh.cleanup[c]}
 	for j, p := range c.params {
 		name, _, _ := strings.Cut(p, "=")
 		overrides = append(overrides, name+"=$"+paramName(i, j))
