@@ -388,3 +388,40 @@ func TestAccessStandalonePrivileges(t *testing.T) {
 	}
 	verifyQueue(t, dir, map[string]msg{id: m})
 }
+
+// TestAccessRootRefused: under master(8) without -u the daemon runs as
+// root; like Postfix's qmqpd it refuses to serve an inet client with the
+// wrong privileges (fatal exit), so no queue file is opened and no reply
+// is given.
+func TestAccessRootRefused(t *testing.T) {
+	t.Parallel()
+	t.Skip("findings-daemon: after the privilege fatal in a session, the master-mode daemon neither logs the fatal nor exits until the next connection arrives")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := user.Lookup("postfix"); err != nil {
+		t.Skip("no postfix user (mail_owner)")
+	}
+	dir := postfixQueue(t)
+	conf, _ := childConf(t, dir, "maillog_file =")
+	mc := startMasterChild(t, conf, "-V")
+	r := converse(mc.addr, newMsg("root", 1, 1).packet())
+	stats.sent.Add(1)
+	stats.rejected.Add(1)
+	if r != "" {
+		t.Errorf("reply %q from a daemon running as root", r)
+	}
+	select {
+	case err := <-mc.done:
+		mc.done <- err
+		if err == nil {
+			t.Error("daemon exited 0")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("daemon still running; reply %q, stderr:\n%s", r, mc.stderr.String())
+	}
+	if !strings.Contains(mc.stderr.String(), "fatal: the Postfix QMQP server must run with $mail_owner privileges") {
+		t.Errorf("stderr:\n%s", mc.stderr.String())
+	}
+	verifyQueue(t, dir, nil)
+}

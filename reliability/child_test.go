@@ -79,6 +79,17 @@ func childConf(t testing.TB, queueDir string, extra ...string) (confDir, logFile
 		"maillog_file_prefixes = /",
 		"smtputf8_enable = no",
 	}
+	// An extra line replaces the default of the same parameter.
+	for _, x := range extra {
+		name, _, _ := strings.Cut(x, "=")
+		name = strings.TrimSpace(name)
+		for i, l := range lines {
+			if n, _, _ := strings.Cut(l, "="); strings.TrimSpace(n) == name {
+				lines = append(lines[:i], lines[i+1:]...)
+				break
+			}
+		}
+	}
 	lines = append(lines, extra...)
 	if err := os.WriteFile(filepath.Join(confDir, "main.cf"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
