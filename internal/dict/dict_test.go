@@ -188,31 +188,74 @@ func TestTablesInterop(t *testing.T) {
 	for _, tc := range tableCases {
 		t.Run(tc.name, func(t *testing.T) {
 			spec, got, warns, file := runTableCase(t, tc)
-			for i, k := range tc.keys {
-				cmd := exec.Command(postmap, "-c", conf, "-q", k, spec)
-				var stderr strings.Builder
-				cmd.Stderr = &stderr
-				out, err := cmd.Output()
-				real := result{Value: strings.TrimSuffix(string(out), "\n"), Found: err == nil}
-				if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
-					t.Fatalf("postmap -q %q %s: %v: %s", k, spec, err, stderr.String())
-				}
-				if real != got[i] {
-					t.Errorf("key %q: postmap %+v, ours %+v", k, real, got[i])
-				}
-				if i == 0 {
-					var realWarns []string
-					for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-						if w, ok := strings.CutPrefix(l, "postmap: warning: "); ok && !postmapOnly(w) {
-							realWarns = append(realWarns, strings.ReplaceAll(w, file, "FILE"))
-						}
-					}
-					if diff := cmp.Diff(realWarns, warns); diff != "" {
-						t.Errorf("warnings (-postmap +ours):\n%s", diff)
-					}
+			// One postmap for all keys: "postmap -q - MAP" reads keys from
+			// standard input and prints "key<TAB>value" for those found.
+			for _, k := range tc.keys {
+				if strings.ContainsAny(k, "\t\n") || k == "" {
+					postmapEach(t, postmap, conf, spec, file, tc.keys, got, warns)
+					return
 				}
 			}
+			cmd := exec.Command(postmap, "-c", conf, "-q", "-", spec)
+			cmd.Stdin = strings.NewReader(strings.Join(tc.keys, "\n") + "\n")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
+				t.Fatalf("postmap -q - %s: %v: %s", spec, err, stderr.String())
+			}
+			found := map[string]string{}
+			for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+				if k, v, ok := strings.Cut(l, "\t"); ok {
+					found[k] = v
+				}
+			}
+			for i, k := range tc.keys {
+				v, ok := found[k]
+				if real := (result{Value: v, Found: ok}); real != got[i] {
+					t.Errorf("key %q: postmap %+v, ours %+v", k, real, got[i])
+				}
+			}
+			var realWarns []string
+			for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				if w, ok := strings.CutPrefix(l, "postmap: warning: "); ok && !postmapOnly(w) {
+					realWarns = append(realWarns, strings.ReplaceAll(w, file, "FILE"))
+				}
+			}
+			if diff := cmp.Diff(realWarns, warns); diff != "" {
+				t.Errorf("warnings (-postmap +ours):\n%s", diff)
+			}
 		})
+	}
+}
+
+// postmapEach compares keys one "postmap -q KEY" at a time (for keys that
+// "postmap -q -" cannot take); warnings are those of the first query.
+func postmapEach(t *testing.T, postmap, conf, spec, file string, keys []string, got []result, warns []string) {
+	t.Helper()
+	for i, k := range keys {
+		cmd := exec.Command(postmap, "-c", conf, "-q", k, spec)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		real := result{Value: strings.TrimSuffix(string(out), "\n"), Found: err == nil}
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
+			t.Fatalf("postmap -q %q %s: %v: %s", k, spec, err, stderr.String())
+		}
+		if real != got[i] {
+			t.Errorf("key %q: postmap %+v, ours %+v", k, real, got[i])
+		}
+		if i == 0 {
+			var realWarns []string
+			for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				if w, ok := strings.CutPrefix(l, "postmap: warning: "); ok && !postmapOnly(w) {
+					realWarns = append(realWarns, strings.ReplaceAll(w, file, "FILE"))
+				}
+			}
+			if diff := cmp.Diff(realWarns, warns); diff != "" {
+				t.Errorf("warnings (-postmap +ours):\n%s", diff)
+			}
+		}
 	}
 }
 
