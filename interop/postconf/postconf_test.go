@@ -290,6 +290,10 @@ const realSlots = 32
 // so it must produce one of the outcomes the real binary produces.
 const realRetries = 16
 
+// realTimeout stops a real postconf run that hangs. It is generous: on a
+// machine loaded by other work, the huge-value cases take many seconds.
+const realTimeout = 3 * time.Minute
+
 // result is the raw result of one postconf run.
 type result struct {
 	PID            int
@@ -300,7 +304,7 @@ type result struct {
 // execPostconf runs the real postconf with argv[0] "postconf", the given
 // arguments and environment, in the parent of dir.
 func execPostconf(bin, dir string, args, env []string) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Args = append([]string{"postconf"}, args...)
@@ -316,7 +320,7 @@ func execPostconf(bin, dir string, args, env []string) (result, error) {
 	var exitErr *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		res.Exit = "timed out after 30s"
+		res.Exit = "timed out after " + realTimeout.String()
 	case err == nil:
 		res.Exit = "exit 0"
 	case errors.As(err, &exitErr):
@@ -390,8 +394,17 @@ func compare(t *testing.T, key string, args []string, known map[string]string, r
 	case isKnown:
 		t.Logf("known difference (%s)", reason)
 	case diff != "":
-		t.Errorf("postconf %s\nreal vs ours (-real +ours):\n%s", shellJoin(args), truncateDiff(diff, 60))
+		t.Errorf("postconf %s\nreal: %s, stderr %q\nours: %s, stderr %q\nreal vs ours (-real +ours):\n%s",
+			shellJoin(args), real.Exit, firstLines(real.Stderr, 3), ours.Exit, firstLines(ours.Stderr, 3), truncateDiff(diff, 60))
 	}
+}
+
+// firstLines returns at most n lines.
+func firstLines(lines []string, n int) []string {
+	if len(lines) > n {
+		return lines[:n]
+	}
+	return lines
 }
 
 // truncateDiff keeps the first n lines of a long diff.
