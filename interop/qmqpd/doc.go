@@ -22,6 +22,11 @@
 // reported to their owners are listed in knownDiffs; the test insists that
 // each of them still shows, so an entry must go when it is fixed.
 //
+// Some cases use real clients (Postfix's qmqp-source, nullmailer's qmqp)
+// instead of a hand-made packet; their output and exit status stand for the
+// reply. The "client" subtest sends with our own client and qmqp-send to
+// the real qmqpd.
+//
 // The package has only tests; it needs root and the real Postfix binaries
 // (see internal/testenv).
 package qmqpd
