@@ -374,7 +374,8 @@ func (d *daemon) runMaster(service string) error {
 // confine applies -c and -u to the standalone server: it creates the queue
 // directories (owned by mail_owner with -u), enters the queue directory,
 // chroots to it with -c and drops to mail_owner's privileges with -u. It
-// returns the queue directory as seen afterwards ("" inside the chroot).
+// returns the queue directory as seen afterwards: "", the current
+// directory.
 // Inside a chroot, SIGHUP cannot re-read main.cf (as with Postfix, whose
 // chrooted daemons are restarted instead).
 func (d *daemon) confine(queueDir string) (string, error) {
@@ -414,14 +415,15 @@ func (d *daemon) confine(queueDir string) (string, error) {
 		if err := os.Chdir("/"); err != nil {
 			return "", fmt.Errorf("chdir(/): %s", errnoText(err))
 		}
-		queueDir = ""
 	}
 	if uid >= 0 {
 		if err := dropPrivileges(uid, gid); err != nil {
 			return "", err
 		}
 	}
-	return queueDir, nil
+	// From now on paths are relative to the queue directory, as in Postfix:
+	// mail_owner may not be allowed to traverse its parents.
+	return "", nil
 }
 
 func dropPrivileges(uid, gid int) error {
@@ -443,12 +445,20 @@ func (d *daemon) runStdio() error {
 	if err != nil {
 		return err
 	}
-	scfg, err := d.serverConfig(false)
+	// As Postfix's qmqpd -S: mail_owner must be valid, and a client on a
+	// network socket (stdin from inetd) is only served with mail_owner's
+	// privileges.
+	scfg, err := d.serverConfig(true)
 	if err != nil {
 		return err
 	}
 	if len(d.g.Args) > 0 {
 		return fmt.Errorf("unexpected command-line argument: %s", d.g.Args[0])
+	}
+	if d.g.Chroot || d.g.Unprivileged {
+		if queueDir, err = d.confine(queueDir); err != nil {
+			return err
+		}
 	}
 	q, err := d.queuer(false, queueDir)
 	if err != nil {
@@ -456,7 +466,11 @@ func (d *daemon) runStdio() error {
 	}
 	srv := qmqpd.NewServer(scfg, q, d.log)
 	srv.SpoolDir = spoolDir(queueDir)
-	return srv.ServeConn(&stdioConn{in: d.env.Stdin, out: d.env.Stdout})
+	conn := &stdioConn{in: pollable(d.env.Stdin), out: d.env.Stdout}
+	if f, ok := d.env.Stdout.(*os.File); ok {
+		conn.out = pollable(f)
+	}
+	return srv.ServeConn(conn)
 }
 
 // runStandalone is the long-running server of our own.

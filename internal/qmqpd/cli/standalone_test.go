@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -634,5 +635,85 @@ func TestChrootAndPrivileges(t *testing.T) {
 	s.signal(syscall.SIGTERM)
 	if code := s.wait(); code != 0 {
 		t.Errorf("exit %d: %s", code, s.stderr.String())
+	}
+}
+
+// stdioSocket runs "qmqpd -S args" with a connected TCP socket as standard
+// input and output (as inetd does), sends input from the other end and
+// returns the reply, the exit status and stderr.
+func stdioSocket(t *testing.T, dir string, input []byte, args ...string) (reply string, port int, code int, stderr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := server.(*net.TCPConn).File()
+	server.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, append([]string{"-V", "-S"}, args...)...)
+	cmd.Env = append(os.Environ(), runAsQmqpd+"=1", "MAIL_CONFIG="+filepath.Join(dir, "etc"))
+	cmd.Dir = dir
+	cmd.Stdin, cmd.Stdout = f, f
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	client.Write(input)
+	client.SetReadDeadline(time.Now().Add(20 * time.Second))
+	r, err := qmqp.ReadReply(client)
+	cmd.Wait()
+	if err != nil {
+		reply = ""
+	} else {
+		reply = string(r.Netstring())
+	}
+	return reply, client.LocalAddr().(*net.TCPAddr).Port, cmd.ProcessState.ExitCode(), errBuf.String()
+}
+
+// TestStdioSocket: -S with a network socket on standard input: like
+// Postfix, the client's real address is used, and the server insists on
+// mail_owner's privileges (-u gives them up).
+func TestStdioSocket(t *testing.T) {
+	t.Parallel()
+	owner, err := user.Lookup("postfix")
+	if err != nil {
+		t.Skip("no postfix user")
+	}
+	if strconv.Itoa(os.Geteuid()) == owner.Uid {
+		t.Skip("runs as mail_owner")
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "etc"), 0o755)
+	writeMainCF(t, dir, "mail_owner = postfix\nqmqpd_client_port_logging = yes\n")
+	pkt := qmqp.AppendPacket(nil, []byte("Subject: x\n\nbody\n"), "a@example.org", []string{"b@example.net"})
+	reply, _, code, stderr := stdioSocket(t, dir, pkt)
+	want := fmt.Sprintf("postfix/qmqpd: error: incorrect QMQP server privileges: uid=%d euid=%d\npostfix/qmqpd: fatal: the Postfix QMQP server must run with $mail_owner privileges\n", os.Getuid(), os.Geteuid())
+	if code != 1 || stderr != want || reply != "" {
+		t.Errorf("without -u: exit %d, reply %q, stderr %q, want %q", code, reply, stderr, want)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	reply, port, code, stderr := stdioSocket(t, dir, pkt, "-u")
+	if code != 0 || !strings.Contains(reply, ":KOk: queued as ") {
+		t.Fatalf("with -u: exit %d, reply %q, stderr %s", code, reply, stderr)
+	}
+	if want := fmt.Sprintf("postfix/qmqpd: connect from localhost[127.0.0.1]:%d\n", port); !strings.HasPrefix(stderr, want) {
+		t.Errorf("stderr %q, want it to start with %q", stderr, want)
 	}
 }
