@@ -91,14 +91,8 @@ func ConfigFromMainCF(c *maincf.Config, master bool, rep Reporter) (*Config, err
 		return nil, err
 	}
 	if master {
-		u, uerr := user.Lookup(owner)
-		if uerr != nil {
-			return nil, fmt.Errorf("file %s/main.cf: parameter mail_owner: unknown user name value: %s", c.Dir(), owner)
-		}
-		cfg.OwnerUID, _ = strconv.Atoi(u.Uid)
-		cfg.OwnerGID, _ = strconv.Atoi(u.Gid)
-		if cfg.OwnerUID == 0 {
-			return nil, fmt.Errorf("file %s/main.cf: parameter mail_owner: user %s has privileged user ID", c.Dir(), owner)
+		if err := checkAccounts(c, owner, cfg); err != nil {
+			return nil, err
 		}
 	}
 	reg := dict.NewRegistry(rep.Warn)
@@ -137,4 +131,58 @@ func CleanupMode(c *maincf.Config, master bool) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("unknown %s value \"%s\" in \"%s\"", CleanupModeParam, v, v)
+}
+
+// checkAccounts makes Postfix's start-up checks of mail_owner,
+// default_privs and setgid_group, in Postfix's order and words, and sets
+// cfg.OwnerUID and cfg.OwnerGID.
+func checkAccounts(c *maincf.Config, owner string, cfg *Config) error {
+	dir := c.Dir()
+	privs, err := c.Get("default_privs")
+	if err != nil {
+		return err
+	}
+	group, err := c.Get("setgid_group")
+	if err != nil {
+		return err
+	}
+	lookupUser := func(param, name string) (uid, gid int, err error) {
+		u, uerr := user.Lookup(name)
+		if uerr != nil {
+			return 0, 0, fmt.Errorf("file %s/main.cf: parameter %s: unknown user name value: %s", dir, param, name)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+		if uid == 0 {
+			return 0, 0, fmt.Errorf("file %s/main.cf: parameter %s: user %s has privileged user ID", dir, param, name)
+		}
+		return uid, gid, nil
+	}
+	ownerUID, ownerGID, err := lookupUser("mail_owner", owner)
+	if err != nil {
+		return err
+	}
+	privsUID, privsGID, err := lookupUser("default_privs", privs)
+	if err != nil {
+		return err
+	}
+	g, gerr := user.LookupGroup(group)
+	if gerr != nil {
+		return fmt.Errorf("file %s/main.cf: parameter setgid_group: unknown group name: %s", dir, group)
+	}
+	sgid, _ := strconv.Atoi(g.Gid)
+	if sgid == 0 {
+		return fmt.Errorf("file %s/main.cf: parameter setgid_group: group %s has privileged group ID", dir, group)
+	}
+	if privsUID == ownerUID {
+		return fmt.Errorf("file %s/main.cf: parameters default_privs and mail_owner specify the same user %s", dir, privs)
+	}
+	if ownerGID == sgid {
+		return fmt.Errorf("file %s/main.cf: parameters mail_owner and setgid_group: user %s and group %s have the same group ID: %d", dir, owner, group, sgid)
+	}
+	if privsGID == sgid {
+		return fmt.Errorf("file %s/main.cf: parameters default_privs and setgid_group: user %s and group %s have the same group ID: %d", dir, privs, group, sgid)
+	}
+	cfg.OwnerUID, cfg.OwnerGID = ownerUID, ownerGID
+	return nil
 }
