@@ -351,6 +351,26 @@ func findKnown(caseName, side, part string) *knownDiff {
 	return nil
 }
 
+// Our binary under master(8) (QDIFF_BINARY=1).
+const (
+	sideBinService = "binary-service"
+	sideBinBuiltin = "binary-builtin"
+)
+
+// buildQmqpd compiles cmd/qmqpd where master(8) can run it.
+func buildQmqpd(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "qmqpd")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/qmqpd-go/qmqpd/cmd/qmqpd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // shardCount instances share the corpus; each runs its cases one after the
 // other (the log and incoming/ are per instance).
 const shardCount = 4
@@ -395,6 +415,28 @@ func TestCorpus(t *testing.T) {
 	}
 	var used sync.Map
 	held := reservePorts(t, cases)
+	// The real outcome of each case, for the runs of our binary.
+	reals := map[*corpusCase]*realOutcome{}
+	for _, c := range cases {
+		reals[c] = &realOutcome{done: make(chan struct{})}
+	}
+	// With QDIFF_BINARY=1, our cmd/qmqpd also runs in place of Postfix's
+	// qmqpd under the real master(8), in both cleanup modes (more
+	// instances: not part of the default run).
+	type binSide struct {
+		side   string
+		mainCF map[string]string
+		held   map[*corpusCase]net.Listener
+	}
+	var binSides []binSide
+	var bin string
+	if os.Getenv("QDIFF_BINARY") != "" {
+		bin = buildQmqpd(t)
+		binSides = []binSide{
+			{sideBinService, nil, reservePorts(t, cases)},
+			{sideBinBuiltin, map[string]string{"qmqpd_cleanup_mode": "builtin"}, reservePorts(t, cases)},
+		}
+	}
 	// Spread the cases by cost: a case that waits for a timeout or an
 	// error delay costs about as much as a dozen others.
 	shards := make([][]*corpusCase, shardCount+1)
@@ -431,14 +473,40 @@ func TestCorpus(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			t.Run(fmt.Sprintf("shard%d", s), func(t *testing.T) {
-				sh := startShard(t, mine, dataDir, extra, held)
+				defer func() {
+					for _, c := range mine {
+						reals[c].finish(outcome{Reply: "<the real run failed>"})
+					}
+				}()
+				sh := startShard(t, mine, dataDir, extra, held, "")
 				for _, c := range mine {
 					t.Run(c.name, func(t *testing.T) {
-						runCase(t, sh, c, dataDir, &used)
+						runCase(t, sh, c, dataDir, &used, reals)
 					})
 				}
 			})
 		}()
+		for _, b := range binSides {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.Run(fmt.Sprintf("%s%d", b.side, s), func(t *testing.T) {
+					ex := map[string]string{}
+					for k, v := range extra {
+						ex[k] = v
+					}
+					for k, v := range b.mainCF {
+						ex[k] = v
+					}
+					sh := startShard(t, mine, dataDir, ex, b.held, bin)
+					for _, c := range mine {
+						t.Run(c.name, func(t *testing.T) {
+							runBinaryCase(t, sh, c, b.side, dataDir, reals)
+						})
+					}
+				})
+			}()
+		}
 	}
 	wg.Add(1)
 	go func() {
@@ -461,18 +529,80 @@ func TestCorpus(t *testing.T) {
 	})
 }
 
-// runCase sends c to the three servers and compares.
-func runCase(t *testing.T, sh *shard, c *corpusCase, dataDir string, used *sync.Map) {
-	used.Store(c.name, true)
-	real := sh.run(t, c, sideReal)
-	unDir := func(o outcome) outcome {
-		o.Reply = strings.ReplaceAll(o.Reply, dataDir, "DIR")
-		for i := range o.Log {
-			o.Log[i] = strings.ReplaceAll(o.Log[i], dataDir, "DIR")
-		}
-		return o
+// realOutcome is the real qmqpd's outcome of a case, once done is closed.
+type realOutcome struct {
+	done chan struct{}
+	once sync.Once
+	out  outcome
+}
+
+// finish publishes the outcome (the first call wins).
+func (r *realOutcome) finish(o outcome) {
+	r.once.Do(func() {
+		r.out = o
+		close(r.done)
+	})
+}
+
+// unDir writes the data directory as DIR.
+func unDir(o outcome, dataDir string) outcome {
+	o.Reply = strings.ReplaceAll(o.Reply, dataDir, "DIR")
+	for i := range o.Log {
+		o.Log[i] = strings.ReplaceAll(o.Log[i], dataDir, "DIR")
 	}
-	real = unDir(real)
+	return o
+}
+
+// runBinaryCase sends c to our qmqpd binary under master(8) and compares
+// with the real qmqpd's outcome. Known differences are those of the
+// in-process run in the same cleanup mode.
+func runBinaryCase(t *testing.T, sh *shard, c *corpusCase, side, dataDir string, reals map[*corpusCase]*realOutcome) {
+	ours := unDir(sh.run(t, c, sideReal), dataDir)
+	select {
+	case <-reals[c].done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the real qmqpd's run of this case did not finish")
+	}
+	real := reals[c].out
+	if os.Getenv("QDIFF_SHOW") != "" {
+		t.Logf("our binary: reply %q\nlog:\n%s", ours.Reply, strings.Join(ours.Log, "\n"))
+	}
+	knownSide := sideService
+	if side == sideBinBuiltin {
+		knownSide = sideBuiltin
+	}
+	parts := []struct {
+		name       string
+		real, ours any
+	}{
+		{"reply", real.Reply, ours.Reply},
+		{"log", real.Log, ours.Log},
+		{"queue", real.Queue, ours.Queue},
+	}
+	if c.improvement {
+		if ours.Reply != c.want {
+			t.Errorf("reply %q, want %q (improvement over Postfix)", ours.Reply, c.want)
+		}
+		parts = parts[1:]
+	}
+	for _, p := range parts {
+		diff := cmp.Diff(p.real, p.ours)
+		k := findKnown(c.name, knownSide, p.name)
+		switch {
+		case k != nil && diff != "" && !strings.Contains(diff, k.contains):
+			t.Errorf("%s differs from real qmqpd beyond the known difference (%s) (-real +ours):\n%s", p.name, k.why, diff)
+		case k == nil && diff != "":
+			t.Errorf("%s differs from real qmqpd (-real +ours):\n%s", p.name, diff)
+		}
+	}
+}
+
+// runCase sends c to the three servers and compares.
+func runCase(t *testing.T, sh *shard, c *corpusCase, dataDir string, used *sync.Map, reals map[*corpusCase]*realOutcome) {
+	used.Store(c.name, true)
+	defer reals[c].finish(outcome{Reply: "<the real run failed>"})
+	real := unDir(sh.run(t, c, sideReal), dataDir)
+	reals[c].finish(real)
 	if os.Getenv("QDIFF_SHOW") != "" {
 		t.Logf("real reply %q", real.Reply)
 	}
@@ -486,7 +616,7 @@ func runCase(t *testing.T, sh *shard, c *corpusCase, dataDir string, used *sync.
 		t.Errorf("real log does not contain %q:\n%s", c.wantLog, strings.Join(real.Log, "\n"))
 	}
 	for _, side := range []string{sideService, sideBuiltin} {
-		ours := unDir(sh.run(t, c, side))
+		ours := unDir(sh.run(t, c, side), dataDir)
 		if ours.took < c.minDelay {
 			t.Errorf("%s: replied after %v, before qmqpd_error_delay %v", side, ours.took, c.minDelay)
 		}

@@ -22,6 +22,11 @@
 // reported to their owners are listed in knownDiffs; the test insists that
 // each of them still shows, so an entry must go when it is fixed.
 //
+// With QDIFF_BINARY=1 the corpus also runs against our cmd/qmqpd binary in
+// place of Postfix's qmqpd under the real master(8) (two more instances per
+// shard: one per cleanup mode), compared with the same real outcomes. It is
+// not part of the default run to keep the package within its time budget.
+//
 // Some cases use real clients (Postfix's qmqp-source, nullmailer's qmqp)
 // instead of a hand-made packet; their output and exit status stand for the
 // reply. The "client" subtest sends with our own client and qmqp-send to

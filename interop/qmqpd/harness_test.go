@@ -71,7 +71,9 @@ func cleanupService(i int) string { return fmt.Sprintf("qdcleanup%d", i) }
 
 // startShard starts an instance for cases. dataDir replaces "DIR" in
 // parameter values.
-func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF map[string]string, held map[*corpusCase]net.Listener) *shard {
+// bin, when set, is our qmqpd binary, which then runs in master.cf in
+// place of Postfix's.
+func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF map[string]string, held map[*corpusCase]net.Listener, bin string) *shard {
 	sh := &shard{ports: map[*corpusCase]int{}, index: map[*corpusCase]int{}, cleanup: map[*corpusCase]string{}}
 	// postlogd(8) exits after max_use (100) datagrams, and lines sent
 	// while master restarts it can be lost; the corpus logs far more.
@@ -115,7 +117,7 @@ func startShard(t *testing.T, cases []*corpusCase, dataDir string, extraMainCF m
 		}
 		fmt.Fprintf(&master, "%s unix n - n - 0 cleanup%s\n", cleanupService(i), cleanupOpts)
 	}
-	sh.inst = postfixtest.Start(t, mainCF)
+	sh.inst = postfixtest.StartWith(t, postfixtest.Options{MainCF: mainCF, QmqpdBinary: bin})
 	inst := sh.inst
 	// postfixtest.Start probes the listener once; let that session end
 	// before the cases' log windows start.
