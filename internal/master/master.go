@@ -126,8 +126,10 @@ type Config struct {
 	// (qmqpd uses it for "table X has changed -- restarting").
 	PreAccept func() bool
 	// Accepted is called for each accepted descriptor's error-free
-	// connection; it serves the connection and closes it.
-	Accepted func(net.Conn)
+	// connection; it serves the connection and closes it. An error is
+	// fatal: Run returns it at once, without telling master the process
+	// is available again (Postfix's daemons exit in that case).
+	Accepted func(net.Conn) error
 	// Errorf reports non-fatal problems (Postfix's "error: " lines).
 	Errorf func(format string, args ...any)
 }
@@ -216,7 +218,9 @@ func Run(cfg Config) (Reason, error) {
 		conn, err := net.FileConn(f)
 		f.Close()
 		if err == nil {
-			cfg.Accepted(conn)
+			if ferr := cfg.Accepted(conn); ferr != nil {
+				return 0, ferr
+			}
 		} else {
 			cfg.Errorf("accept connection: %s", errText(err))
 		}

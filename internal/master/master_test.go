@@ -3,6 +3,7 @@ package master
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -147,11 +148,12 @@ func TestRunMaxUse(t *testing.T) {
 			Generation: 0o7,
 			Pid:        4321,
 			MaxUse:     2,
-			Accepted: func(c net.Conn) {
+			Accepted: func(c net.Conn) error {
 				b := make([]byte, 5)
 				io.ReadFull(c, b)
 				c.Write(bytes.ToUpper(b))
 				c.Close()
+				return nil
 			},
 		})
 		if err != nil {
@@ -198,7 +200,7 @@ func TestRunMasterGone(t *testing.T) {
 	h := newHarness(t)
 	done := make(chan Reason, 1)
 	go func() {
-		r, _ := Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: h.status, Accepted: func(c net.Conn) { c.Close() }})
+		r, _ := Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: h.status, Accepted: func(c net.Conn) error { c.Close(); return nil }})
 		done <- r
 	}()
 	syscall.Close(h.masterFD)
@@ -216,7 +218,7 @@ func TestRunMasterGone(t *testing.T) {
 // TestRunIdle: max_idle without a connection ends the loop.
 func TestRunIdle(t *testing.T) {
 	h := newHarness(t)
-	r, err := Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: h.status, MaxIdle: 50 * time.Millisecond, Accepted: func(c net.Conn) { c.Close() }})
+	r, err := Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: h.status, MaxIdle: 50 * time.Millisecond, Accepted: func(c net.Conn) error { c.Close(); return nil }})
 	if err != nil || r != IdleTimeout {
 		t.Errorf("Run: %v %v", r, err)
 	}
@@ -231,8 +233,38 @@ func TestRunPreAccept(t *testing.T) {
 	}
 	defer c.Close()
 	served := false
-	r, err := Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: -1, PreAccept: func() bool { return false }, Accepted: func(c net.Conn) { served = true; c.Close() }})
+	r, err := Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: -1, PreAccept: func() bool { return false }, Accepted: func(c net.Conn) error { served = true; c.Close(); return nil }})
 	if err != nil || r != PreAcceptStop || served {
 		t.Errorf("Run: %v %v served=%v", r, err, served)
+	}
+}
+
+// TestRunFatal: an error from Accepted ends Run at once, after the TAKEN
+// record and without an AVAIL record.
+func TestRunFatal(t *testing.T) {
+	h := newHarness(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: h.status, Pid: 1, Accepted: func(c net.Conn) error {
+			c.Close()
+			return errors.New("the Postfix QMQP server must run with $mail_owner privileges")
+		}})
+		done <- err
+	}()
+	dial(t, h.ln.Addr(), "x")
+	select {
+	case err := <-done:
+		if err == nil || err.Error() != "the Postfix QMQP server must run with $mail_owner privileges" {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run went on after a fatal error")
+	}
+	if got := h.records(t, 1); got[0][2] != uint32(Taken) {
+		t.Errorf("records %v", got)
+	}
+	syscall.SetNonblock(h.masterFD, true)
+	if n, _ := syscall.Read(h.masterFD, make([]byte, 12)); n > 0 {
+		t.Errorf("an AVAIL record after the fatal error")
 	}
 }

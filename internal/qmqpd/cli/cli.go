@@ -349,7 +349,6 @@ func (d *daemon) runMaster(service string) error {
 	srv := qmqpd.NewServer(scfg, q, d.log)
 	srv.SpoolDir = spoolDir("")
 	master.CloseOnExecInherited()
-	var fatal error
 	_, err = master.Run(master.Config{
 		ListenFDs:  listenFDs,
 		StatusFD:   master.StatusFD,
@@ -357,17 +356,11 @@ func (d *daemon) runMaster(service string) error {
 		Generation: gen,
 		MaxUse:     maxUse,
 		MaxIdle:    maxIdle,
-		Accepted: func(c net.Conn) {
-			if err := srv.ServeConn(c); err != nil && fatal == nil {
-				fatal = err
-			}
-		},
-		PreAccept: func() bool { return fatal == nil },
-		Errorf:    func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
+		// A session's fatal error (e.g. cleanup unreachable, wrong
+		// privileges) ends the process at once, as in Postfix.
+		Accepted: srv.ServeConn,
+		Errorf:   func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
 	})
-	if fatal != nil {
-		return fatal
-	}
 	return err
 }
 
