@@ -53,6 +53,7 @@ type Stream struct {
 	c        *Cleanup
 	s        *Settings
 	file     QueueFile
+	id       string
 	flags    int
 	rw       *Rewriter
 	headers  headerTable
@@ -93,6 +94,7 @@ func newStream(c *Cleanup, f QueueFile, flags int) *Stream {
 		c:     c,
 		s:     s,
 		file:  f,
+		id:    f.ID(),
 		flags: flags,
 		rw: &Rewriter{
 			Origin:          s.MyOrigin,
@@ -114,8 +116,8 @@ func newStream(c *Cleanup, f QueueFile, flags int) *Stream {
 	return st
 }
 
-// ID returns the queue ID.
-func (st *Stream) ID() string { return st.file.ID() }
+// ID returns the queue ID (also after Finish or Abort).
+func (st *Stream) ID() string { return st.id }
 
 // outOK reports whether output continues (no error so far).
 func (st *Stream) outOK() bool { return st.errs == 0 }
