@@ -153,6 +153,12 @@ func (d *daemon) run() error {
 		return err
 	}
 	g := &d.g
+	if g.Chroot && len(g.Args) > 0 {
+		// "qmqpd -c DIR" as for postconf(1): for daemons -c is chroot.
+		if fi, err := os.Stat(g.Args[0]); err == nil && fi.IsDir() {
+			return fmt.Errorf("unexpected command-line argument: %s (for daemons -c means chroot, as in Postfix; give the configuration directory with --config %s or MAIL_CONFIG=%s)", g.Args[0], g.Args[0], g.Args[0])
+		}
+	}
 	service := g.ServiceName
 	if service == "" {
 		service = d.procName
