@@ -40,6 +40,7 @@ type Resolver interface {
 // family is disabled by inet_protocols (Postfix's fatal error).
 type ErrSocketFamily struct{ Text string }
 
+// Error returns Postfix's fatal text.
 func (e *ErrSocketFamily) Error() string { return e.Text }
 
 // rawPeer returns the peer's address as the socket reports it, keeping the

@@ -27,6 +27,7 @@ type Logger interface {
 // cleanup cannot be reached). Its text is Postfix's fatal message.
 type FatalError struct{ Text string }
 
+// Error returns Postfix's fatal text.
 func (e *FatalError) Error() string { return e.Text }
 
 // session holds everything about one client connection, like Postfix's
