@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -74,10 +75,11 @@ type daemon struct {
 	env      Env
 	procName string
 	g        grammar
-	updates  []string          // -i, -m and -o as name=value, in order
-	queueDir string            // the queue directory as the standalone server sees it
-	syncer   *queuefile.Syncer // group commit for the built-in cleanup
-	log      *maillog.Logger
+	updates  []string                       // -i, -m and -o as name=value, in order
+	queueDir string                         // the queue directory as the standalone server sees it
+	syncer   *queuefile.Syncer              // group commit for the built-in cleanup
+	log      *maillog.Logger                // the current logger (main goroutine)
+	logp     atomic.Pointer[maillog.Logger] // the same, for other goroutines
 	logOpts  maillog.Options
 	cfg      *maincf.Config
 	tag      string
@@ -106,10 +108,10 @@ func Main(env Env) int {
 // fatal reports a fatal error: to the mail log, and to stderr (unless -V
 // already copies log lines there).
 func (d *daemon) fatal(text string) {
-	if d.log != nil {
-		d.log.Log(maillog.Fatal, text)
+	if l := d.logger(); l != nil {
+		l.Log(maillog.Fatal, text)
 	}
-	if d.log == nil || !d.g.Stderr {
+	if d.logger() == nil || !d.g.Stderr {
 		fmt.Fprintf(d.env.Stderr, "%s: fatal: %s\n", d.tag, maillog.Printable(text, false))
 	}
 }
@@ -118,8 +120,8 @@ func (d *daemon) warn(text string)  { d.logOrStderr(maillog.Warning, text) }
 func (d *daemon) error(text string) { d.logOrStderr(maillog.Error, text) }
 
 func (d *daemon) logOrStderr(level maillog.Level, text string) {
-	if d.log != nil {
-		d.log.Log(level, text)
+	if l := d.logger(); l != nil {
+		l.Log(level, text)
 		return
 	}
 	fmt.Fprintf(d.env.Stderr, "%s: %s: %s\n", d.tag, level, text)
@@ -194,17 +196,17 @@ func (d *daemon) run() error {
 	return d.runMaster(service)
 }
 
-// openLog sets up the mail log from main.cf: syslog, or maillog_file
-// (through postlogd(8) under master, written directly otherwise).
-func (d *daemon) openLog(underMaster bool) error {
+// logOptions computes the mail log settings from main.cf: syslog, or
+// maillog_file (through postlogd(8) under master, written directly
+// otherwise).
+func (d *daemon) logOptions(underMaster bool) (maillog.Options, error) {
 	get := func(name string) string { v, _ := d.cfg.Get(name); return v }
 	facility := get("syslog_facility")
 	if _, ok := maillog.Facility(facility); !ok {
-		return fmt.Errorf("file %s/main.cf: parameter syslog_facility: unrecognized value: %s", d.cfg.Dir(), facility)
+		return maillog.Options{}, fmt.Errorf("file %s/main.cf: parameter syslog_facility: unrecognized value: %s", d.cfg.Dir(), facility)
 	}
-	d.tag = get("syslog_name") + "/" + d.procName
 	opts := maillog.Options{
-		Tag:             d.tag,
+		Tag:             get("syslog_name") + "/" + d.procName,
 		Facility:        facility,
 		Hostname:        get("myhostname"),
 		MaillogFile:     get("maillog_file"),
@@ -222,13 +224,46 @@ func (d *daemon) openLog(underMaster bool) error {
 	if b, err := d.cfg.Bool("smtputf8_enable"); err == nil {
 		opts.UTF8 = b
 	}
+	return opts, nil
+}
+
+// openLog sets up the mail log from main.cf.
+func (d *daemon) openLog(underMaster bool) error {
+	opts, err := d.logOptions(underMaster)
+	if err != nil {
+		return err
+	}
+	d.tag = opts.Tag
 	l, err := maillog.New(opts)
 	if err != nil {
 		return err
 	}
+	d.setLog(l, opts)
+	return nil
+}
+
+// setLog makes l the current logger (sessions pick it up through
+// currentLog).
+func (d *daemon) setLog(l *maillog.Logger, opts maillog.Options) {
 	d.log = l
 	d.logOpts = opts
-	return nil
+	d.logp.Store(l)
+}
+
+// logger returns the current logger; safe from any goroutine.
+func (d *daemon) logger() *maillog.Logger { return d.logp.Load() }
+
+// currentLog is the qmqpd.Logger given to the server: it always writes to
+// the daemon's current logger, which a reload may replace.
+type currentLog struct{ d *daemon }
+
+func (c currentLog) Log(level maillog.Level, text string) { c.d.logger().Log(level, text) }
+
+// sameLogOptions reports whether two settings give the same mail log.
+func sameLogOptions(a, b maillog.Options) bool {
+	return a.Tag == b.Tag && a.Facility == b.Facility && a.Hostname == b.Hostname &&
+		a.MaillogFile == b.MaillogFile && a.PostlogSocket == b.PostlogSocket && a.UTF8 == b.UTF8 &&
+		strings.Join(a.MaillogPrefixes, " ") == strings.Join(b.MaillogPrefixes, " ")
 }
 
 // cleanupLogger returns the logger for the built-in cleanup's lines: the
@@ -242,7 +277,7 @@ func (d *daemon) cleanupLogger() *maillog.Logger {
 	} else {
 		tag = "cleanup"
 	}
-	return d.log.WithTag(tag)
+	return d.logger().WithTag(tag)
 }
 
 // serverConfig builds the session configuration (access lists etc.).
@@ -352,7 +387,7 @@ func (d *daemon) runMaster(service string) error {
 	if err != nil {
 		return err
 	}
-	srv := qmqpd.NewServer(scfg, q, d.log)
+	srv := qmqpd.NewServer(scfg, q, currentLog{d})
 	srv.SpoolDir = spoolDir("")
 	master.CloseOnExecInherited()
 	_, err = master.Run(master.Config{
@@ -463,7 +498,7 @@ func (d *daemon) runStdio() error {
 	if err != nil {
 		return err
 	}
-	srv := qmqpd.NewServer(scfg, q, d.log)
+	srv := qmqpd.NewServer(scfg, q, currentLog{d})
 	srv.SpoolDir = spoolDir(queueDir)
 	conn := &stdioConn{in: pollable(d.env.Stdin), out: d.env.Stdout}
 	if f, ok := d.env.Stdout.(*os.File); ok {
@@ -523,7 +558,7 @@ func (d *daemon) runStandalone() error {
 		return err
 	}
 	d.queueDir = queueDir
-	srv := qmqpd.NewServer(scfg, q, d.log)
+	srv := qmqpd.NewServer(scfg, q, currentLog{d})
 	srv.SpoolDir = spoolDir(queueDir)
 	srv.MaxConnections = d.g.MaxConnections
 	srv.OnQueueError = func(err error) { d.error(fmt.Sprintf("unable to open a queue file: %v", err)) }
@@ -576,22 +611,51 @@ func (d *daemon) reload(srv *qmqpd.Server) {
 		Warn:        d.warn,
 	})
 	if err == nil {
-		old := d.cfg
-		d.cfg = cfg
-		var scfg *qmqpd.Config
-		var q qmqpd.Queuer
-		if scfg, err = d.serverConfig(false); err == nil {
-			q, err = d.queuer(false, d.queueDir)
-		}
+		err = d.apply(srv, cfg)
 		if err == nil {
-			srv.SetQueuer(q)
-			srv.SetConfig(scfg)
 			d.log.Infof("reload -- configuration %s", cfg.Dir())
 			return
 		}
-		d.cfg = old
 	}
 	d.error(fmt.Sprintf("reload failed, keeping the old configuration: %v", err))
+}
+
+// apply switches the server to configuration cfg: session settings, mail
+// log (reopened when its settings changed) and queuer. On error nothing
+// changes.
+func (d *daemon) apply(srv *qmqpd.Server, cfg *maincf.Config) error {
+	oldCfg, oldLog, oldOpts := d.cfg, d.log, d.logOpts
+	d.cfg = cfg
+	scfg, err := d.serverConfig(false)
+	var opts maillog.Options
+	var newLog *maillog.Logger
+	if err == nil {
+		if opts, err = d.logOptions(false); err == nil && !sameLogOptions(opts, d.logOpts) {
+			newLog, err = maillog.New(opts)
+		}
+	}
+	if err != nil {
+		d.cfg = oldCfg
+		return err
+	}
+	if newLog != nil {
+		d.setLog(newLog, opts)
+	}
+	q, err := d.queuer(false, d.queueDir)
+	if err != nil {
+		if newLog != nil {
+			d.setLog(oldLog, oldOpts)
+			newLog.Close()
+		}
+		d.cfg = oldCfg
+		return err
+	}
+	// Sessions in progress may still log through the old logger (their
+	// queuer holds it), so it is left open.
+	d.tag = d.logOpts.Tag
+	srv.SetQueuer(q)
+	srv.SetConfig(scfg)
+	return nil
 }
 
 func listenerName(l net.Listener) string {

@@ -349,6 +349,15 @@ func TestReload(t *testing.T) {
 	if r := send(t, s.addrs[0], "x@example.net"); r != want {
 		t.Errorf("after failed reload: %v, want %v", r, want)
 	}
+	// A new maillog_file is opened on reload.
+	writeMainCF(t, s.dir, "maillog_file = "+filepath.Join(s.dir, "maillog2")+"\n")
+	s.signal(syscall.SIGHUP)
+	s.logFile = filepath.Join(s.dir, "maillog2")
+	s.waitLog("reload -- configuration " + s.cfgDir)
+	if r := send(t, s.addrs[0], "x@example.net"); r.Code != 'K' {
+		t.Errorf("after the third reload: %v", r)
+	}
+	s.waitLog(": client=localhost[127.0.0.1]")
 	s.signal(syscall.SIGTERM)
 	s.wait()
 }
