@@ -11,7 +11,7 @@ import (
 
 // DefaultSpoolMemory is how much of a message a Spool keeps in memory
 // before it moves the message to a file.
-const DefaultSpoolMemory = 64 << 10
+const DefaultSpoolMemory = 128 << 10
 
 // spoolChunk is the read size once a Spool writes to its file.
 const spoolChunk = 32 << 10
