@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/qmqpd-go/qmqpd/internal/postcat"
 	"github.com/qmqpd-go/qmqpd/internal/postconf"
 	"github.com/qmqpd-go/qmqpd/internal/qmqpd/cli"
 	"github.com/qmqpd-go/qmqpd/internal/qmqpsend"
@@ -14,6 +15,7 @@ import (
 // commands maps each command name a script can exec to its in-process main.
 func commands() map[string]func() {
 	return map[string]func(){
+		"postcat":   postcat.Main,
 		"postconf":  postconf.Main,
 		"qmqp-send": qmqpsend.Main,
 		"qmqpd":     cli.Command,
