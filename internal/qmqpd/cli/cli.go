@@ -93,7 +93,7 @@ func Main(env Env) int {
 	}
 	d.tag = "postfix/" + d.procName
 	err := d.run()
-	if err != nil {
+	if err != nil && err != errLogged {
 		d.fatal(err.Error())
 	}
 	if d.log != nil {
@@ -402,8 +402,20 @@ func (d *daemon) runMaster(service string) error {
 		Accepted: srv.ServeConn,
 		Errorf:   func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
 	})
+	var fe *qmqpd.FatalError
+	if errors.As(err, &fe) {
+		// Like Postfix's msg_fatal: pause before exiting, so that a
+		// persistent problem (cleanup unreachable) does not make master(8)
+		// restart the service in a tight loop.
+		d.fatal(err.Error())
+		time.Sleep(time.Second)
+		return errLogged
+	}
 	return err
 }
+
+// errLogged is returned when the fatal error has already been reported.
+var errLogged = errors.New("fatal error already reported")
 
 // confine applies -c and -u to the standalone server: it creates the queue
 // directories (owned by mail_owner with -u), enters the queue directory,
