@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,26 @@ type Settings struct {
 	// package does not implement; a message is refused (temporarily) when
 	// one of them applies to it.
 	Unsupported []Feature
+
+	// table is the header table built once for MessageDropHeaders as
+	// tableDrop lists them; it is shared read-only by all messages.
+	table     headerTable
+	tableDrop []string
+}
+
+// prepare builds what every message shares: the header table.
+func (s *Settings) prepare() {
+	s.table = newHeaderTable(s.MessageDropHeaders)
+	s.tableDrop = slices.Clone(s.MessageDropHeaders)
+}
+
+// headerTable returns the shared header table, or a new one when the
+// settings were changed by hand after they were built.
+func (s *Settings) headerTable() headerTable {
+	if s.table != nil && slices.Equal(s.tableDrop, s.MessageDropHeaders) {
+		return s.table
+	}
+	return newHeaderTable(s.MessageDropHeaders)
 }
 
 // Feature is a cleanup feature, turned on by a parameter, that this package
@@ -74,7 +95,7 @@ type Feature struct {
 // DefaultSettings returns Postfix 3.7.11's defaults for a machine called
 // myhostname in domain mydomain, with compatibility_level >= 1.
 func DefaultSettings(myhostname, mydomain string) *Settings {
-	return &Settings{
+	s := &Settings{
 		MyHostname:                   myhostname,
 		MyOrigin:                     myhostname,
 		MyDomain:                     mydomain,
@@ -98,6 +119,8 @@ func DefaultSettings(myhostname, mydomain string) *Settings {
 		SMTPUTF8Enable:               true,
 		VERPDelimiterFilter:          "-=+",
 	}
+	s.prepare()
+	return s
 }
 
 // QMQPFlags returns the processing flags Postfix's qmqpd passes to cleanup
@@ -244,6 +267,7 @@ func SettingsFromConfig(c *maincf.Config) (*Settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.prepare()
 	return s, nil
 }
 

@@ -43,6 +43,10 @@ const (
 	phaseDone
 )
 
+// sizePlaceholder is the size record's payload until it is patched at the
+// end: six zeros, each right-aligned in 15 columns.
+const sizePlaceholder = "              0               0               0               0               0               0"
+
 // vstreamBufSize is the buffer size of Postfix's queue file stream: a write
 // beyond the file size limit is noticed when a full buffer is flushed.
 const vstreamBufSize = 4096
@@ -104,7 +108,7 @@ func newStream(c *Cleanup, f QueueFile, flags int) *Stream {
 			SwapBangPath:    s.SwapBangPath,
 			PercentHack:     s.AllowPercentHack,
 		},
-		headers: newHeaderTable(s.MessageDropHeaders),
+		headers: s.headerTable(),
 		attrs:   map[string]string{},
 		dups:    map[string]struct{}{},
 	}
@@ -197,7 +201,7 @@ func (st *Stream) Record(typ byte, data []byte) error {
 	switch st.phase {
 	case phaseEnvelope:
 		if st.off == 0 && st.outOK() {
-			st.out(recSize, []byte(fmt.Sprintf("%15d %15d %15d %15d %15d %15d", 0, 0, 0, 0, 0, 0)))
+			st.out(recSize, []byte(sizePlaceholder))
 		}
 		st.envelope(typ, data)
 	case phaseContent:
