@@ -395,7 +395,6 @@ func TestAccessStandalonePrivileges(t *testing.T) {
 // is given.
 func TestAccessRootRefused(t *testing.T) {
 	t.Parallel()
-	t.Skip("findings-daemon: after the privilege fatal in a session, the master-mode daemon neither logs the fatal nor exits until the next connection arrives")
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

@@ -225,11 +225,16 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	stats.faults.Add(int64(len(res) - len(ok)))
 	verifyQueue(t, e.dir, ok)
 
-	// Messages above the spool's memory part (64 KiB) are spooled to an
-	// unnamed file on the same file system first: that write fails too.
-	dir = mountTmpfs(t, "1m", false)
+	// Messages above the spool's memory part (queuefile.DefaultSpoolMemory)
+	// are spooled to an unnamed file on the same file system first: that
+	// write fails too.
+	dir = mountTmpfs(t, "2m", false)
 	e = start(t, opts{dir: dir})
-	res = sendAll(e.addr, bigMsgs("spool", 24, 1500), 6)
+	spooled := bigMsgs("spool", 16, 4000)
+	if n := len(spooled[0].body); n <= queuefile.DefaultSpoolMemory {
+		t.Fatalf("message of %d bytes is not spooled", n)
+	}
+	res = sendAll(e.addr, spooled, 6)
 	e.stop()
 	ok = tally(t, res, replyWriteError)
 	if len(ok) == 0 || len(ok) == len(res) {
