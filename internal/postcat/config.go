@@ -16,6 +16,9 @@ type settings struct {
 	hashQueueNames string
 	hashQueueDepth int
 	tz             string // TZ after import_environment
+	// smtputf8 is smtputf8_enable: it decides whether diagnostics keep
+	// UTF-8 text or replace every non-ASCII byte.
+	smtputf8 bool
 }
 
 // Built-in defaults of the parameters postcat reads (postconf -d).
@@ -78,6 +81,13 @@ func loadConfig(configDir string, env func(string) string) (settings, error) {
 		queueDir:       get("queue_directory"),
 		hashQueueNames: get("hash_queue_names"),
 		tz:             env("TZ"),
+	}
+	if v, ok := params["smtputf8_enable"]; ok {
+		s.smtputf8 = strings.EqualFold(expand("smtputf8_enable", params, 0), "yes") && v != ""
+	} else {
+		// The default is "no" below compatibility level 1.
+		level := get("compatibility_level")
+		s.smtputf8 = level != "" && level != "0"
 	}
 	depth := get("hash_queue_depth")
 	d, err := strconv.Atoi(depth)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
 )
@@ -129,10 +130,34 @@ type run struct {
 	stderr      io.Writer
 	loc         *time.Location
 	jumps       gotoState
+	utf8        bool // keep UTF-8 in diagnostics (smtputf8_enable)
 }
 
 func (r *run) warn(format string, args ...any) {
-	fmt.Fprintf(r.stderr, "%s: warning: %s\n", progName, fmt.Sprintf(format, args...))
+	fmt.Fprintf(r.stderr, "%s: warning: %s\n", progName, printable(fmt.Sprintf(format, args...), r.utf8))
+}
+
+// printable censors a diagnostic as Postfix does: every byte that is not
+// printable ASCII becomes '?', except that valid UTF-8 is kept when
+// smtputf8_enable is on.
+func printable(s string, keepUTF8 bool) string {
+	b := []byte(s)
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c >= 0x20 && c < 0x7f {
+			i++
+			continue
+		}
+		if keepUTF8 && c >= 0x80 {
+			if r, n := utf8.DecodeRune(b[i:]); r != utf8.RuneError && n > 1 {
+				i += n
+				continue
+			}
+		}
+		b[i] = '?'
+		i++
+	}
+	return string(b)
 }
 
 // Main runs postcat with the process's arguments and environment and exits.
@@ -146,7 +171,7 @@ func Run(args []string, env func(string) string, stdin io.Reader, stdout, stderr
 	r := &run{out: &output{w: stdout}, stderr: stderr}
 	if err := r.main(args, env, stdin); err != nil {
 		// Pending standard output is lost, as when Postfix calls exit().
-		fmt.Fprintf(stderr, "%s: fatal: %s\n", progName, err.Error())
+		fmt.Fprintf(stderr, "%s: fatal: %s\n", progName, printable(err.Error(), r.utf8))
 		return 1
 	}
 	return 0
@@ -169,6 +194,7 @@ func (r *run) main(args []string, env func(string) string, stdin io.Reader) erro
 		return err
 	}
 	r.loc = location(cfg.tz)
+	r.utf8 = cfg.smtputf8
 
 	switch {
 	case len(operands) == 0:
@@ -343,11 +369,7 @@ func (r *run) recGet(s *stream, buf *[]byte, flags int) int {
 			r.warn("%s: illegal length %d, record type %d", s.path, n, typ)
 			return recError
 		}
-		if int64(cap(*buf)) < n {
-			*buf = make([]byte, n)
-		}
-		*buf = (*buf)[:n]
-		if got := s.read(*buf); int64(got) != n {
+		if got := s.readPayload(buf, n); got != n {
 			r.warn("%s: unexpected EOF in data, record type %d length %d", s.path, typ, n)
 			return recError
 		}
@@ -438,7 +460,9 @@ func (r *run) postcat(s *stream, isStdin bool) error {
 	// A queue file starts with an envelope record.
 	if r.startOffset == 0 {
 		if ch := s.getc(); ch >= 0 {
-			if strings.IndexByte(queuefile.EnvelopeTypes, byte(ch)) < 0 {
+			// Postfix tests the type with strchr(), which also finds
+			// the string's terminating NUL: type 0 passes.
+			if ch != 0 && strings.IndexByte(queuefile.EnvelopeTypes, byte(ch)) < 0 {
 				r.warn("%s: input is not a valid queue file", s.path)
 				return nil
 			}
@@ -470,6 +494,28 @@ func (r *run) postcat(s *stream, isStdin bool) error {
 		out.flush()
 	}
 
+	// skip seeks past the message content as the size record says. A
+	// size record whose fields point backwards makes the real postcat
+	// read the same records over and over without end; the second skip
+	// from the same place to the same offset proves such a loop, and we
+	// stop there instead.
+	type skipKey struct {
+		site int
+		off  int64
+	}
+	skipped := map[skipKey]bool{}
+	skip := func(site int, off int64) error {
+		k := skipKey{site, off}
+		if skipped[k] {
+			return fatalf("%s: invalid size record: the message content would be skipped in an endless loop", s.path)
+		}
+		skipped[k] = true
+		if err := s.seek(off, io.SeekStart); err != nil {
+			return fatalf("seek error: %s", queuefile.Strerror(err))
+		}
+		return nil
+	}
+
 	for {
 		if flags&flagOffset != 0 {
 			offset = s.tell()
@@ -493,8 +539,8 @@ func (r *run) postcat(s *stream, isStdin bool) error {
 					return nil
 				}
 				if !doPrint && flags&flagEnv != 0 && dataOffset >= 0 && dataSize >= 0 {
-					if err := s.seek(dataOffset+dataSize, io.SeekStart); err != nil {
-						return fatalf("seek error: %s", queuefile.Strerror(err))
+					if err := skip(1, dataOffset+dataSize); err != nil {
+						return err
 					}
 				}
 			}
@@ -506,8 +552,8 @@ func (r *run) postcat(s *stream, isStdin bool) error {
 				marker(recType, "MESSAGE CONTENTS")
 			}
 			if flags&maskText == 0 && dataOffset >= 0 && dataSize >= 0 {
-				if err := s.seek(dataOffset+dataSize, io.SeekStart); err != nil {
-					return fatalf("seek error: %s", queuefile.Strerror(err))
+				if err := skip(2, dataOffset+dataSize); err != nil {
+					return err
 				}
 			}
 			state = stateHeader

@@ -59,6 +59,33 @@ func (s *stream) read(p []byte) int {
 	return n
 }
 
+// payloadChunk bounds how far a payload buffer grows ahead of the bytes
+// that actually arrive, so that a corrupt length costs no more memory than
+// the file's size.
+const payloadChunk = 64 << 10
+
+// readPayload reads an n-byte record payload into *buf (reusing its
+// storage) and returns how many bytes were read; fewer than n means the
+// input ended.
+func (s *stream) readPayload(buf *[]byte, n int64) int64 {
+	b := (*buf)[:0]
+	for int64(len(b)) < n {
+		want := min(n-int64(len(b)), payloadChunk)
+		if int64(cap(b)-len(b)) < want {
+			nb := make([]byte, len(b), int64(len(b))+max(want, int64(len(b))))
+			copy(nb, b)
+			b = nb
+		}
+		got := s.read(b[len(b) : int64(len(b))+want])
+		b = b[:len(b)+got]
+		if int64(got) < want {
+			break
+		}
+	}
+	*buf = b
+	return int64(len(b))
+}
+
 // tell returns the offset of the next byte, or -1 when the input cannot
 // seek.
 func (s *stream) tell() int64 {
