@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,10 @@ import (
 // crashChildEnv names the queue directory a crash-test child process
 // writes messages into, without end, until it is killed.
 const crashChildEnv = "CLEANUP_CRASH_CHILD_QUEUE"
+
+// crashPauseEnv is the number of the message (from 0) in whose middle the
+// child announces "mid" and pauses to be killed (none when unset).
+const crashPauseEnv = "CLEANUP_CRASH_CHILD_PAUSE"
 
 // TestCrashNoPartialReadyFile kills, with SIGKILL, a process that writes
 // messages of up to 2 MB one after the other into a real queue directory,
@@ -50,7 +55,10 @@ func TestCrashNoPartialReadyFile(t *testing.T) {
 	// being started.
 	for round := 1; round <= 4; round++ {
 		cmd := exec.Command(exe, "-test.run=^TestCrashNoPartialReadyFile$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+qdir)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+qdir, fmt.Sprintf("%s=%d", crashPauseEnv, round))
+		if round == 4 {
+			cmd.Env = append(os.Environ(), crashChildEnv+"="+qdir, crashPauseEnv+"=-1")
+		}
 		var errOut bytes.Buffer
 		cmd.Stderr = &errOut
 		stdout, err := cmd.StdoutPipe()
@@ -65,7 +73,11 @@ func TestCrashNoPartialReadyFile(t *testing.T) {
 			killAt = "done"
 		}
 		sc := bufio.NewScanner(stdout)
-		for n := 0; n < round+1 && sc.Scan(); {
+		want := 1 // round 1-3: the "mid" of message number round
+		if round == 4 {
+			want = 2 // right after the second message was queued
+		}
+		for n := 0; n < want && sc.Scan(); {
 			if sc.Text() == killAt {
 				n++
 			}
@@ -143,6 +155,7 @@ func crashChild(t *testing.T, dir string) {
 	s := DefaultSettings("research.example.org", "example.org")
 	s.Location = time.UTC
 	c := &Cleanup{Settings: s, Store: QueueStore{Queue: &queuefile.Queue{Dir: dir}}}
+	pauseAt, _ := strconv.Atoi(os.Getenv(crashPauseEnv))
 	body := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd\n"), 26000)
 	for i := 0; ; i++ {
 		lines := 2000 + (i*7919)%24000 // 150 KB to 2 MB
@@ -159,11 +172,11 @@ func crashChild(t *testing.T, dir string) {
 			if err := st.Record(r.typ, r.data); err != nil {
 				t.Fatal(err)
 			}
-			if k == len(records)/2 {
+			if k == len(records)/2 && i == pauseAt {
 				// Give the parent time to kill us here, half-way
 				// through the message.
 				fmt.Println("mid")
-				time.Sleep(20 * time.Millisecond)
+				time.Sleep(3 * time.Second)
 			}
 		}
 		if status, reason := st.Finish(); status != StatOK {
