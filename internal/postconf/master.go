@@ -149,60 +149,7 @@ func (p *program) printMasterEntry(w io.Writer, mode int, m *masterEnt) {
 		}
 		add(m.argv[field])
 	}
-	inOptions := true
-	argv := m.argv
-	for ; field < len(argv); field++ {
-		arg := argv[field]
-		argLen := len(arg)
-		aval := ""
-		haveVal := false
-		parens := false
-		if inOptions {
-			if arg == "" || arg[0] != '-' || arg == "--" {
-				inOptions = false
-			} else if takesValue(arg) && field+1 < len(argv) {
-				aval, haveVal = argv[field+1], true
-				lineLen = lineLimit
-				if arg == "-o" && mode&modeShowEval != 0 {
-					aval = p.expandValue(mode, aval, m)
-				}
-				argLen += len(aval) + 3
-				if strings.ContainsAny(aval, masterBlanks) {
-					parens = true
-					argLen += 2
-				}
-			}
-		} else {
-			parens = strings.ContainsAny(arg, masterBlanks)
-		}
-		if lineLen > len(indentText) {
-			if mode&modeFoldLine == 0 || lineLen+1+argLen < lineLimit {
-				add(" ")
-			} else {
-				b.WriteString("\n" + indentText)
-				lineLen = len(indentText)
-			}
-		}
-		if !inOptions && parens {
-			add("{")
-		}
-		add(arg)
-		if !inOptions && parens {
-			add("}")
-		}
-		if haveVal {
-			add(" ")
-			if parens {
-				add("{")
-			}
-			add(aval)
-			if parens {
-				add("}")
-			}
-			field++
-			lineLen = lineLimit
-		}
-	}
+	p.writeMasterArgs(&b, &lineLen, mode, m, field, 3)
 	b.WriteByte('\n')
 	io.WriteString(w, b.String())
 }
@@ -230,62 +177,77 @@ func (p *program) printMasterField(w io.Writer, mode int, m *masterEnt, field in
 		add(argv[field])
 	}
 	if field == fldCommand && mode&modeHideValue == 0 {
-		inOptions := true
-		for field++; field < len(argv); field++ {
-			arg := argv[field]
-			argLen := len(arg)
-			aval := ""
-			haveVal := false
-			parens := false
-			if inOptions {
-				if arg == "" || arg[0] != '-' || arg == "--" {
-					inOptions = false
-				} else if takesValue(arg) && field+1 < len(argv) {
-					aval, haveVal = argv[field+1], true
-					lineLen = lineLimit
-					if arg == "-o" && mode&modeShowEval != 0 {
-						aval = p.expandValue(mode, aval, m)
-					}
-					argLen += len(aval) + 1
-					if strings.ContainsAny(aval, masterBlanks) {
-						parens = true
-						argLen += 2
-					}
-				}
-			} else {
-				parens = strings.ContainsAny(arg, masterBlanks)
-			}
-			if lineLen > len(indentText) {
-				if mode&modeFoldLine == 0 || lineLen+1+argLen < lineLimit {
-					add(" ")
-				} else {
-					b.WriteString("\n" + indentText)
-					lineLen = len(indentText)
-				}
-			}
-			if !inOptions && parens {
-				add("{")
-			}
-			add(arg)
-			if !inOptions && parens {
-				add("}")
-			}
-			if haveVal {
-				add(" ")
-				if parens {
-					add("{")
-				}
-				add(aval)
-				if parens {
-					add("}")
-				}
-				field++
-				lineLen = lineLimit
-			}
-		}
+		p.writeMasterArgs(&b, &lineLen, mode, m, field+1, 1)
 	}
 	b.WriteByte('\n')
 	io.WriteString(w, b.String())
+}
+
+// writeMasterArgs appends the command arguments argv[start:] of m to b as
+// postconf lays them out: "-o name=value" pairs stay together and keep their
+// value in braces when it has blanks, other arguments with blanks get braces
+// once the options end, and with modeFoldLine long lines wrap onto indented
+// continuation lines. optExtra is what an option's value adds to the
+// length estimate besides its own text (the -M and -F layouts differ).
+func (p *program) writeMasterArgs(b *strings.Builder, lineLen *int, mode int, m *masterEnt, start, optExtra int) {
+	add := func(s string) {
+		b.WriteString(s)
+		*lineLen += len(s)
+	}
+	inOptions := true
+	argv := m.argv
+	for field := start; field < len(argv); field++ {
+		arg := argv[field]
+		argLen := len(arg)
+		aval := ""
+		haveVal := false
+		parens := false
+		if inOptions {
+			if arg == "" || arg[0] != '-' || arg == "--" {
+				inOptions = false
+			} else if takesValue(arg) && field+1 < len(argv) {
+				aval, haveVal = argv[field+1], true
+				*lineLen = lineLimit
+				if arg == "-o" && mode&modeShowEval != 0 {
+					aval = p.expandValue(mode, aval, m)
+				}
+				argLen += len(aval) + optExtra
+				if strings.ContainsAny(aval, masterBlanks) {
+					parens = true
+					argLen += 2
+				}
+			}
+		} else {
+			parens = strings.ContainsAny(arg, masterBlanks)
+		}
+		if *lineLen > len(indentText) {
+			if mode&modeFoldLine == 0 || *lineLen+1+argLen < lineLimit {
+				add(" ")
+			} else {
+				b.WriteString("\n" + indentText)
+				*lineLen = len(indentText)
+			}
+		}
+		if !inOptions && parens {
+			add("{")
+		}
+		add(arg)
+		if !inOptions && parens {
+			add("}")
+		}
+		if haveVal {
+			add(" ")
+			if parens {
+				add("{")
+			}
+			add(aval)
+			if parens {
+				add("}")
+			}
+			field++
+			*lineLen = lineLimit
+		}
+	}
 }
 
 // servicePattern is a parsed "service[/type[/more]]" request; "*" matches
