@@ -8,20 +8,18 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/qmqpd-go/qmqpd/internal/cleanup"
+	"github.com/qmqpd-go/qmqpd/internal/postfixtest"
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
-	"github.com/qmqpd-go/qmqpd/internal/testenv"
 )
 
 // delivery is one message the SMTP sink received.
@@ -126,116 +124,43 @@ func addrOf(s string) string {
 	return s
 }
 
-// instance is a private Postfix with qmgr and the smtp client relaying
-// everything to the sink.
+// instance is a private Postfix (internal/postfixtest) with qmgr and the
+// smtp client relaying everything to the sink.
 type instance struct {
-	root, config, queue, log string
-	pid                      int
-	owner                    *queuefile.Owner
+	*postfixtest.Instance
+	queue string
+	owner *queuefile.Owner
 }
 
 func startInstance(t *testing.T, relay string) *instance {
-	testenv.NeedPostfix(t)
-	if os.Geteuid() != 0 {
-		if testenv.Required() {
-			t.Fatal("starting a real Postfix master needs root, and QMQPD_INTEROP=require")
-		}
-		t.Skip("starting a real Postfix master needs root")
-	}
-	root, err := os.MkdirTemp("", "queue-interop-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst := &instance{root: root, config: filepath.Join(root, "etc"), queue: filepath.Join(root, "spool"), log: filepath.Join(root, "maillog")}
-	t.Cleanup(func() { inst.stop(t) })
+	pi := postfixtest.StartWith(t, postfixtest.Options{
+		MainCF: map[string]string{
+			"mydestination":                   "",
+			"relayhost":                       "[" + strings.Replace(relay, ":", "]:", 1),
+			"smtp_line_length_limit":          "0",
+			"smtp_dns_support_level":          "disabled",
+			"smtp_connection_cache_on_demand": "no",
+			"queue_run_delay":                 "1s",
+			"minimal_backoff_time":            "1s",
+			"maximal_backoff_time":            "2s",
+		},
+		ExtraServices: []string{
+			"qmgr      unix  n       -       n       300     1       qmgr",
+			"bounce    unix  -       -       n       -       0       bounce",
+			"defer     unix  -       -       n       -       0       bounce",
+			"trace     unix  -       -       n       -       0       bounce",
+			"smtp      unix  -       -       n       -       -       smtp",
+			"retry     unix  -       -       n       -       -       error",
+			"error     unix  -       -       n       -       -       error",
+		},
+	})
 	pf, err := user.Lookup("postfix")
 	if err != nil {
 		t.Fatal(err)
 	}
 	uid, _ := strconv.Atoi(pf.Uid)
 	gid, _ := strconv.Atoi(pf.Gid)
-	pdGID := gid
-	if g, err := user.LookupGroup("postdrop"); err == nil {
-		pdGID, _ = strconv.Atoi(g.Gid)
-	}
-	inst.owner = &queuefile.Owner{UID: uid, GID: gid}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.Chmod(root, 0o755))
-	mk := func(p string, mode os.FileMode, u, g int) {
-		must(os.Mkdir(p, mode))
-		must(os.Chown(p, u, g))
-		must(os.Chmod(p, mode))
-	}
-	mk(inst.config, 0o755, 0, 0)
-	mk(inst.queue, 0o755, 0, 0)
-	mk(filepath.Join(root, "data"), 0o700, uid, gid)
-	mk(filepath.Join(inst.queue, "public"), 0o710, uid, pdGID)
-	mk(filepath.Join(inst.queue, "maildrop"), 0o730, uid, pdGID)
-	mk(filepath.Join(inst.queue, "pid"), 0o755, 0, 0)
-	for _, d := range []string{"incoming", "active", "deferred", "defer", "bounce", "trace", "hold", "corrupt", "saved", "flush", "private"} {
-		mk(filepath.Join(inst.queue, d), 0o700, uid, 0)
-	}
-	mainCF := map[string]string{
-		"compatibility_level":             "3.6",
-		"myhostname":                      "research.example.org",
-		"mydomain":                        "example.org",
-		"mydestination":                   "",
-		"inet_protocols":                  "ipv4",
-		"queue_directory":                 inst.queue,
-		"data_directory":                  filepath.Join(root, "data"),
-		"maillog_file":                    inst.log,
-		"maillog_file_prefixes":           "/tmp, /var, /dev/stdout",
-		"relayhost":                       "[" + strings.Replace(relay, ":", "]:", 1),
-		"smtp_line_length_limit":          "0",
-		"smtp_dns_support_level":          "disabled",
-		"smtp_connection_cache_on_demand": "no",
-		"alias_maps":                      "",
-		"biff":                            "no",
-		"smtputf8_enable":                 "no",
-		"queue_run_delay":                 "1s",
-		"minimal_backoff_time":            "1s",
-		"maximal_backoff_time":            "2s",
-	}
-	var text strings.Builder
-	keys := make([]string, 0, len(mainCF))
-	for k := range mainCF {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&text, "%s = %s\n", k, mainCF[k])
-	}
-	must(os.WriteFile(filepath.Join(inst.config, "main.cf"), []byte(text.String()), 0o644))
-	master := `qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-smtp      unix  -       -       n       -       -       smtp
-retry     unix  -       -       n       -       -       error
-error     unix  -       -       n       -       -       error
-postlog   unix-dgram n  -       n       -       1       postlogd
-`
-	must(os.WriteFile(filepath.Join(inst.config, "master.cf"), []byte(master), 0o644))
-	old := time.Now().Add(-time.Hour)
-	must(os.Chtimes(filepath.Join(inst.config, "main.cf"), old, old))
-	must(os.Chtimes(filepath.Join(inst.config, "master.cf"), old, old))
-
-	cmd := exec.Command(testenv.RealMaster, "-c", inst.config, "-w")
-	cmd.Env = append(os.Environ(), "MAIL_CONFIG="+inst.config, "TZ=UTC")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("start master: %v: %s%s", err, out, inst.logText())
-	}
-	pidText, err := os.ReadFile(filepath.Join(inst.queue, "pid", "master.pid"))
-	must(err)
-	inst.pid, err = strconv.Atoi(strings.TrimSpace(string(pidText)))
-	must(err)
+	inst := &instance{Instance: pi, queue: pi.QueueDir, owner: &queuefile.Owner{UID: uid, GID: gid}}
 	// Wait until qmgr listens.
 	for i := 0; ; i++ {
 		if _, err := os.Stat(filepath.Join(inst.queue, "public", "qmgr")); err == nil {
@@ -249,27 +174,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 	return inst
 }
 
-func (inst *instance) logText() string {
-	b, _ := os.ReadFile(inst.log)
-	return string(b)
-}
-
-func (inst *instance) stop(t *testing.T) {
-	if inst.pid > 0 {
-		_ = syscall.Kill(inst.pid, syscall.SIGTERM)
-		for i := 0; i < 500; i++ {
-			if err := syscall.Kill(inst.pid, 0); err != nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if t.Failed() {
-		t.Logf("instance kept in %s; maillog:\n%s", inst.root, inst.logText())
-		return
-	}
-	_ = os.RemoveAll(inst.root)
-}
+func (inst *instance) logText() string { return inst.Log() }
 
 // message is one submission written with our cleanup.
 type message struct {
