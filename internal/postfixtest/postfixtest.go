@@ -24,7 +24,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -33,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qmqpd-go/qmqpd/internal/queuelayout"
 	"github.com/qmqpd-go/qmqpd/internal/testenv"
 )
 
@@ -167,45 +167,14 @@ func start(t testing.TB, opts Options) (*Instance, error) {
 	inst.MainCF["data_directory"] = filepath.Join(root, "data")
 	inst.MainCF["maillog_file"] = inst.LogFile
 
-	pf, err := user.Lookup("postfix")
-	if err != nil {
-		return nil, fmt.Errorf("look up user postfix: %w", err)
-	}
-	uid, _ := strconv.Atoi(pf.Uid)
-	gid, _ := strconv.Atoi(pf.Gid)
-	pdGID := gid
-	if g, err := user.LookupGroup("postdrop"); err == nil {
-		pdGID, _ = strconv.Atoi(g.Gid)
-	}
 	if err := os.Chmod(root, 0o755); err != nil {
 		return nil, err
 	}
-	type dir struct {
-		path     string
-		mode     os.FileMode
-		uid, gid int
+	if err := os.Mkdir(inst.ConfigDir, 0o755); err != nil {
+		return nil, err
 	}
-	dirs := []dir{
-		{inst.ConfigDir, 0o755, 0, 0},
-		{inst.QueueDir, 0o755, 0, 0},
-		{filepath.Join(root, "data"), 0o700, uid, gid},
-		{filepath.Join(inst.QueueDir, "public"), 0o710, uid, pdGID},
-		{filepath.Join(inst.QueueDir, "maildrop"), 0o730, uid, pdGID},
-		{filepath.Join(inst.QueueDir, "pid"), 0o755, 0, 0},
-	}
-	for _, d := range []string{"incoming", "active", "deferred", "defer", "bounce", "trace", "hold", "corrupt", "saved", "flush", "private"} {
-		dirs = append(dirs, dir{filepath.Join(inst.QueueDir, d), 0o700, uid, 0})
-	}
-	for _, d := range dirs {
-		if err := os.Mkdir(d.path, d.mode); err != nil {
-			return nil, err
-		}
-		if err := os.Chown(d.path, d.uid, d.gid); err != nil {
-			return nil, err
-		}
-		if err := os.Chmod(d.path, d.mode); err != nil {
-			return nil, err
-		}
+	if err := queuelayout.Create(inst.QueueDir, filepath.Join(root, "data")); err != nil {
+		return nil, err
 	}
 
 	port, err := freePort()

@@ -5,13 +5,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/qmqpd-go/qmqpd/internal/queuelayout"
 )
 
 // Paths of the real Postfix 3.7.11 programs (Debian package).
@@ -81,43 +82,14 @@ func writeMainCF(path string, params map[string]string) error {
 func startPostfix(root, addr string) (*server, error) {
 	etc := filepath.Join(root, "etc")
 	spool := filepath.Join(root, "spool")
-	pf, err := user.Lookup("postfix")
-	if err != nil {
-		return nil, fmt.Errorf("look up user postfix: %w", err)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		return nil, err
 	}
-	uid, _ := strconv.Atoi(pf.Uid)
-	gid, _ := strconv.Atoi(pf.Gid)
-	pdGID := gid
-	if g, err := user.LookupGroup("postdrop"); err == nil {
-		pdGID, _ = strconv.Atoi(g.Gid)
+	if err := os.Chmod(root, 0o755); err != nil {
+		return nil, err
 	}
-	type dir struct {
-		path     string
-		mode     os.FileMode
-		uid, gid int
-	}
-	dirs := []dir{
-		{root, 0o755, 0, 0},
-		{etc, 0o755, 0, 0},
-		{spool, 0o755, 0, 0},
-		{filepath.Join(root, "data"), 0o700, uid, gid},
-		{filepath.Join(spool, "public"), 0o710, uid, pdGID},
-		{filepath.Join(spool, "maildrop"), 0o730, uid, pdGID},
-		{filepath.Join(spool, "pid"), 0o755, 0, 0},
-	}
-	for _, d := range []string{"incoming", "active", "deferred", "defer", "bounce", "trace", "hold", "corrupt", "saved", "flush", "private"} {
-		dirs = append(dirs, dir{filepath.Join(spool, d), 0o700, uid, 0})
-	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d.path, d.mode); err != nil {
-			return nil, err
-		}
-		if err := os.Chown(d.path, d.uid, d.gid); err != nil {
-			return nil, err
-		}
-		if err := os.Chmod(d.path, d.mode); err != nil {
-			return nil, err
-		}
+	if err := queuelayout.Create(spool, filepath.Join(root, "data")); err != nil {
+		return nil, err
 	}
 	params := commonMainCF(filepath.Dir(root))
 	params["queue_directory"] = spool
