@@ -189,7 +189,7 @@ func (r *run) main(args []string, env func(string) string, stdin io.Reader) erro
 	if configDir == "" {
 		configDir = "/etc/postfix"
 	}
-	cfg, err := loadConfig(configDir, env)
+	cfg, err := loadConfig(configDir, env, func(text string) { r.warn("%s", text) })
 	if err != nil {
 		return err
 	}
