@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qmqpd-go/qmqpd/internal/maillog"
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
 )
 
@@ -80,11 +81,6 @@ var (
 		{"deliver_lock_delay", 1, 0}, {"stale_lock_time", 1, 0}, {"daemon_timeout", 1, 0},
 		{"in_flow_delay", 0, 10},
 	}
-	// syslogFacilities are the syslog_facility values Postfix knows on Linux.
-	syslogFacilities = []string{
-		"auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog",
-		"user", "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
-	}
 )
 
 // globals evaluates the global parameters the way Postfix's mail_params_init
@@ -113,7 +109,7 @@ func (p *program) checkGlobals() {
 	for _, s := range firstStrParams {
 		g.str(s.name, s.min, s.max)
 	}
-	if facility := g.value("syslog_facility"); !contains(syslogFacilities, facility) {
+	if facility := g.value("syslog_facility"); !knownFacility(facility) {
 		panic(fatalf("file %s: parameter syslog_facility: unrecognized value: %s", g.file, facility))
 	}
 	for _, name := range firstBoolParams {
@@ -212,15 +208,6 @@ func (p *program) checkGlobals() {
 	if why != "" {
 		panic(fatalf("file %s: parameters default_verp_delimiters and verp_delimiter_filter: %s", g.file, why))
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, l := range list {
-		if l == s {
-			return true
-		}
-	}
-	return false
 }
 
 // expand expands value against the dictionary alone; unknown names are
@@ -436,3 +423,10 @@ func (p *program) checkKnownTCPPorts(settings string) {
 // isBlank reports whether r is white space in Postfix's sense
 // (CHARS_SPACE).
 func isBlank(r rune) bool { return strings.ContainsRune(" \t\r\n", r) }
+
+// knownFacility tells whether Postfix on Linux knows a syslog_facility
+// value (the daemons' logger has the table).
+func knownFacility(name string) bool {
+	_, ok := maillog.Facility(name)
+	return ok
+}
