@@ -558,10 +558,10 @@ const (
 	compatMaxPatch   = 1<<compatPatchWidth - 1
 )
 
-// cStrtol parses a base-10 integer like C's strtol(): leading white space
+// CStrtol parses a base-10 integer like C's strtol(): leading white space
 // and a sign are accepted; it returns the value, the number of bytes used
 // (0 when there were no digits) and whether the value overflowed 64 bits.
-func cStrtol(s string) (val int64, n int, overflow bool) {
+func CStrtol(s string) (val int64, n int, overflow bool) {
 	i := spanSpace(s)
 	neg := false
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
@@ -601,7 +601,7 @@ func cStrtol(s string) (val int64, n int, overflow bool) {
 // Postfix's "malformed compatibility level syntax: \"S\"".
 func ParseCompatLevel(s string) (int64, error) {
 	bad := errors.New(Printable(fmt.Sprintf("malformed compatibility level syntax: \"%s\"", s)))
-	major, n, of := cStrtol(s)
+	major, n, of := CStrtol(s)
 	if n == 0 || of || major < 0 || major > (1<<63-1)>>compatMajorShift {
 		return -1, bad
 	}
@@ -614,7 +614,7 @@ func ParseCompatLevel(s string) (int64, error) {
 		return -1, bad
 	}
 	rest = rest[1:]
-	minor, n, of := cStrtol(rest)
+	minor, n, of := CStrtol(rest)
 	if n == 0 || of || minor < 0 || minor > compatMaxMinor {
 		return -1, bad
 	}
@@ -627,7 +627,7 @@ func ParseCompatLevel(s string) (int64, error) {
 		return -1, bad
 	}
 	rest = rest[1:]
-	patch, n, of := cStrtol(rest)
+	patch, n, of := CStrtol(rest)
 	if n == 0 || of || patch < 0 || patch > compatMaxPatch || n != len(rest) {
 		return -1, bad
 	}

@@ -22,7 +22,7 @@ func ParseBool(name, value string) (bool, error) {
 // whole string must be a (possibly signed, possibly space-led) base-10
 // number that fits in 64 bits.
 func parseCLong(value string) (int64, bool) {
-	v, n, overflow := cStrtol(value)
+	v, n, overflow := CStrtol(value)
 	if value == "" || n != len(value) || overflow {
 		return 0, false
 	}
@@ -78,7 +78,7 @@ func DefaultTimeUnit(def string) byte {
 // (s, m, h, d, w; anything after the unit letter is ignored), else unit is
 // used. It returns the number of seconds and false for a bad value.
 func ConvTime(value string, unit byte) (int, bool) {
-	v, n, overflow := cStrtol(value)
+	v, n, overflow := CStrtol(value)
 	if value == "" || overflow || v != int64(int32(v)) || v < 0 {
 		return 0, false
 	}

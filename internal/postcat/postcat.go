@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
 )
 
@@ -754,42 +755,11 @@ func atol(s []byte) int64 {
 	return v
 }
 
-// strtol parses one number like C's strtol in base 10 and returns the
-// value, the bytes used, and whether any digit was seen.
+// strtol parses one number like C's strtol in base 10 (saturating) and
+// returns the value, the bytes used, and whether any digit was seen.
 func strtol(s []byte) (int64, int, bool) {
-	i := 0
-	for i < len(s) && isSpace(s[i]) {
-		i++
-	}
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
-	start := i
-	var u uint64
-	overflow := false
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		d := uint64(s[i] - '0')
-		if u > (1<<63)/10 || u*10 > (1<<63)-d {
-			overflow = true
-		} else {
-			u = u*10 + d
-		}
-		i++
-	}
-	if i == start {
-		return 0, 0, false
-	}
-	switch {
-	case neg && (overflow || u > 1<<63):
-		return -1 << 63, i, true
-	case neg:
-		return -int64(u), i, true
-	case overflow || u > 1<<63-1:
-		return 1<<63 - 1, i, true
-	}
-	return int64(u), i, true
+	v, n, _ := maincf.CStrtol(string(s))
+	return v, n, n > 0
 }
 
 // scanLongs is sscanf(s, "%ld %ld", a, b): it stores numbers in order
