@@ -435,6 +435,12 @@ func queueFiles(t testing.TB, dir string) map[string]fs.FileMode {
 			return nil
 		}
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			// Renamed (temporary name to queue ID) or removed while the
+			// walk ran against a live server; callers that check the
+			// final state walk again after the server has stopped.
+			return nil
+		}
 		if err != nil {
 			return err
 		}
