@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -169,6 +171,9 @@ func (s *server) readyFiles() []string {
 		}
 		if d.Type().IsRegular() {
 			fi, err := d.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // a temporary name renamed to its queue ID meanwhile
+			}
 			if err != nil {
 				return err
 			}
