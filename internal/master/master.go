@@ -108,6 +108,10 @@ func errText(err error) string {
 type Config struct {
 	// ListenFDs are the inherited listening sockets (normally 6..6+N-1).
 	ListenFDs []int
+	// Transport is the -t type: "inet" or "unix" (accept(2) on the
+	// listeners) or "pass" (each connection arrives as a descriptor sent
+	// over a UNIX-domain connection to the listener).
+	Transport string
 	// StatusFD is the status channel (normally 5); -1 disables status
 	// updates and master-exit detection.
 	StatusFD int
@@ -167,6 +171,10 @@ func Run(cfg Config) (Reason, error) {
 	}
 	if cfg.Errorf == nil {
 		cfg.Errorf = func(string, ...any) {}
+	}
+	if cfg.Transport == "pass" {
+		// Not implemented yet (being added): refuse as before.
+		return 0, fmt.Errorf("unsupported transport type: %s", cfg.Transport)
 	}
 	useCount := 0
 	idleDeadline := time.Time{}

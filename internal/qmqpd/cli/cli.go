@@ -324,9 +324,6 @@ func (d *daemon) runMaster(service string) error {
 	if err != nil {
 		return err
 	}
-	if transport == daemonopts.Pass {
-		return fmt.Errorf("unsupported transport type: %s", g.Transport)
-	}
 	genText, genSet := d.env.Lookup("GENERATION")
 	gen, err := daemonopts.Generation(genText, genSet)
 	if err != nil {
@@ -392,6 +389,7 @@ func (d *daemon) runMaster(service string) error {
 	master.CloseOnExecInherited()
 	_, err = master.Run(master.Config{
 		ListenFDs:  listenFDs,
+		Transport:  string(transport),
 		StatusFD:   master.StatusFD,
 		Lock:       lock,
 		Generation: gen,
