@@ -120,3 +120,73 @@ func TestBoundedMemory(t *testing.T) {
 		}
 	}
 }
+
+// reusedStore is a Store that hands out one reused file, so that a
+// benchmark counts only what cleanup itself allocates per message.
+type reusedStore struct{ f discardFile }
+
+func (s *reusedStore) Create(now time.Time) (QueueFile, error) {
+	s.f.n = 0
+	return &s.f, nil
+}
+
+// smallMessage is a typical small message as qmqpd hands it to cleanup:
+// a Received header, From/To/Subject/Date/Message-ID, about 2 KB of body
+// lines, two recipients.
+func smallMessage() []rec {
+	var rs []rec
+	put := func(typ byte, data string) { rs = append(rs, rec{typ, []byte(data)}) }
+	put('T', "1795530772 599664")
+	put('S', "sender@example.org")
+	for _, a := range []string{"log_client_name=localhost", "log_client_address=127.0.0.1", "log_client_port=40000",
+		"log_message_origin=localhost[127.0.0.1]", "log_protocol_name=QMQP", "client_name=localhost",
+		"client_address=127.0.0.1", "client_port=40000", "client_address_type=2", "protocol_name=QMQP"} {
+		put('A', a)
+	}
+	put('R', "rcpt@example.com")
+	put('R', "Other.Rcpt@Example.NET")
+	put('M', "")
+	put('N', "Received: from localhost (localhost [127.0.0.1])")
+	put('N', "\tby research.example.org (Postfix) with QMQP")
+	put('N', "\tfor <rcpt@example.com>; Tue, 24 Nov 2026 20:00:00 +0000 (UTC)")
+	put('N', "From: Sender Name <sender@example.org>")
+	put('N', "To: rcpt@example.com, Other Rcpt <Other.Rcpt@Example.NET>")
+	put('N', "Subject: a small benchmark message")
+	put('N', "Date: Tue, 24 Nov 2026 20:00:00 +0000")
+	put('N', "Message-ID: <20261124200000.12345@example.org>")
+	put('N', "")
+	line := "La de da de da 1. La de da de da 2. La de da de da 3. La de da de da 4."
+	for n := 0; n < 2000; n += len(line) + 1 {
+		put('N', line)
+	}
+	put('X', "")
+	put('E', "")
+	return rs
+}
+
+// BenchmarkCleanupSmallMessage measures cleanup's CPU time and allocations
+// for one typical small message (see smallMessage), with one Cleanup
+// reused across messages and a log function (that discards the lines), as
+// the server has.
+func BenchmarkCleanupSmallMessage(b *testing.B) {
+	s := DefaultSettings("research.example.org", "example.org")
+	s.Location = time.UTC
+	c := &Cleanup{Settings: s, Store: &reusedStore{}, Log: func(bool, string) {},
+		Now: func() time.Time { return time.Unix(1795530772, 0) }}
+	msg := smallMessage()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := c.Open(b.Context(), s.QMQPFlags())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range msg {
+			if err := st.Record(r.typ, r.data); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if status, reason := st.Finish(); status != StatOK {
+			b.Fatalf("status %#x %s", status, reason)
+		}
+	}
+}
