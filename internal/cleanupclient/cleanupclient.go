@@ -21,9 +21,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/qmqpd-go/qmqpd/internal/maillog"
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
 )
 
@@ -49,10 +52,24 @@ var ErrProtocol = errors.New("cleanup protocol error")
 type Client struct {
 	// Path is the service socket, e.g. /var/spool/postfix/public/cleanup.
 	Path string
+	// Name is the service as Postfix's log lines name it, relative to the
+	// queue directory ("public/cleanup"); "" means Path.
+	Name string
 	// Timeout bounds each read and write (ipc_timeout); 0 means none.
 	Timeout time.Duration
 	// Dial connects to Path; nil means a plain unix stream connection.
 	Dial func(ctx context.Context, path string) (net.Conn, error)
+	// Verbose is the process's verbose logging level (-v); a connection's
+	// context can raise it (maillog.WithVerbose, from debug_peer_list).
+	Verbose int
+	// Info receives the verbose lines of the conversation, in Postfix's
+	// words ("connect to subsystem public/cleanup", "send attr flags =
+	// 114", attribute dumps); nil discards them.
+	Info func(text string)
+	// Warn receives the warnings Postfix logs when cleanup's answers are
+	// malformed or cut short ("premature end-of-input on public/cleanup
+	// socket while reading input attribute name"); nil discards them.
+	Warn func(text string)
 }
 
 // Stream is one message on its way into cleanup.
@@ -64,6 +81,7 @@ type Stream struct {
 	timeout time.Duration
 	err     error // first write error
 	buf     []byte
+	sc      scanner
 }
 
 // Open connects, reads cleanup's greeting and sends flags. The queue file
@@ -76,23 +94,37 @@ func (c *Client) Open(ctx context.Context, flags int) (*Stream, error) {
 			return d.DialContext(ctx, "unix", path)
 		}
 	}
+	name := c.Name
+	if name == "" {
+		name = c.Path
+	}
+	verbose := max(c.Verbose, maillog.Verbose(ctx)) > 0
+	info := func(string) {}
+	if verbose && c.Info != nil {
+		info = c.Info
+	}
+	warn := c.Warn
+	if warn == nil {
+		warn = func(string) {}
+	}
 	conn, err := dial(ctx, c.Path)
 	if err != nil {
+		info(fmt.Sprintf("connect to subsystem %s: %s", name, errText(err)))
 		return nil, err
 	}
-	s := &Stream{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn), timeout: c.Timeout}
+	info("connect to subsystem " + name)
+	s := &Stream{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn), timeout: c.Timeout,
+		sc: scanner{path: name + " socket", info: info, warn: warn}}
 	s.deadline()
-	attrs, err := readAttrs(s.r)
+	s.sc.r = s.r
+	vals, err := s.sc.scan(want{name: "protocol", expect: "cleanup_protocol"}, want{name: "queue_id"})
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
-	if len(attrs) != 2 || attrs[0] != [2]string{"protocol", "cleanup_protocol"} || attrs[1][0] != "queue_id" {
-		conn.Close()
-		return nil, fmt.Errorf("%w: unexpected greeting %q", ErrProtocol, attrs)
-	}
-	s.id = attrs[1][1]
+	s.id = vals[1]
 	writeAttrs(s.w, [2]string{"flags", strconv.Itoa(flags)})
+	info(fmt.Sprintf("send attr flags = %d", uint32(flags)))
 	if err := s.w.Flush(); err != nil {
 		conn.Close()
 		return nil, err
@@ -135,15 +167,12 @@ func (s *Stream) Finish() (status int, reason string) {
 	if err := s.w.Flush(); err != nil {
 		return StatusWrite, ""
 	}
-	attrs, err := readAttrs(s.r)
-	if err != nil || len(attrs) != 2 || attrs[0][0] != "status" || attrs[1][0] != "reason" {
-		return StatusWrite, ""
-	}
-	st, err := strconv.Atoi(attrs[0][1])
+	vals, err := s.sc.scan(want{name: "status", number: true}, want{name: "reason"})
 	if err != nil {
 		return StatusWrite, ""
 	}
-	return st, attrs[1][1]
+	st, _ := strconv.ParseUint(vals[0], 10, 32)
+	return int(int32(st)), vals[1]
 }
 
 // Abort hangs up without finishing; cleanup removes the queue file.
@@ -189,6 +218,7 @@ func readAttrs(r *bufio.Reader) ([][2]string, error) {
 	}
 }
 
+// readString reads up to a null byte; on error it returns what it read.
 func readString(r *bufio.Reader) (string, error) {
 	var b bytes.Buffer
 	for {
@@ -197,7 +227,7 @@ func readString(r *bufio.Reader) (string, error) {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return "", err
+			return b.String(), err
 		}
 		if c == 0 {
 			return b.String(), nil
@@ -207,4 +237,138 @@ func readString(r *bufio.Reader) (string, error) {
 		}
 		b.WriteByte(c)
 	}
+}
+
+// want is one attribute the client expects from cleanup, in order.
+type want struct {
+	name   string
+	expect string // required value ("" = any)
+	number bool   // an unsigned decimal number
+}
+
+// scanner reads cleanup's attribute lists the way Postfix's attr_scan0
+// does with ATTR_FLAG_STRICT: every wanted attribute in order, then the
+// list terminator; anything else is an error, with Postfix's warning. With
+// verbose logging it reports each step in Postfix's words.
+type scanner struct {
+	r    *bufio.Reader
+	path string // "public/cleanup socket"
+	info func(string)
+	warn func(string)
+}
+
+// errScan is returned after the scanner has logged what went wrong.
+var errScan = errors.New("malformed attribute list")
+
+// scan reads one attribute list and returns the values of wants.
+func (sc *scanner) scan(wants ...want) ([]string, error) {
+	vals := make([]string, 0, len(wants))
+	for _, w := range wants {
+		sc.info(sc.path + ": wanted attribute: " + w.name)
+		name, err := sc.str("input attribute name")
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			sc.warn(fmt.Sprintf("missing attribute %s in input from %s", w.name, sc.path))
+			return nil, fmt.Errorf("%w: missing attribute %s", errScan, w.name)
+		}
+		if name != w.name {
+			sc.warn(fmt.Sprintf("unexpected attribute %s from %s (expecting: %s)", name, sc.path, w.name))
+			return nil, fmt.Errorf("%w: unexpected attribute %s", errScan, name)
+		}
+		val, err := sc.str("input attribute value")
+		if err != nil {
+			return nil, err
+		}
+		if w.expect != "" && val != w.expect {
+			sc.warn(fmt.Sprintf("unexpected %s %s from %s (expected: %s)", name, val, sc.path, w.expect))
+			return nil, fmt.Errorf("%w: unexpected %s %s", errScan, name, val)
+		}
+		if w.number && !isUnsigned(val) {
+			sc.warn(fmt.Sprintf("malformed numerical data from %s while reading input attribute value: %.100s", sc.path, val))
+			return nil, fmt.Errorf("%w: malformed number %q", errScan, val)
+		}
+		vals = append(vals, val)
+	}
+	sc.info(sc.path + ": wanted attribute: (list terminator)")
+	name, err := sc.str("input attribute name")
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		sc.warn(fmt.Sprintf("unexpected attribute %s from %s (expecting: (list terminator))", name, sc.path))
+		return nil, fmt.Errorf("%w: unexpected attribute %s", errScan, name)
+	}
+	return vals, nil
+}
+
+// str reads one null-terminated string; context names it in messages.
+func (sc *scanner) str(context string) (string, error) {
+	s, err := readString(sc.r)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			sc.warn(fmt.Sprintf("timeout on %s while reading %s", sc.path, context))
+		case err == io.ErrUnexpectedEOF && s != "":
+			sc.warn(fmt.Sprintf("unexpected end-of-input from %s while reading %s", sc.path, context))
+		case err == io.ErrUnexpectedEOF || errors.Is(err, io.EOF) || isConnError(err):
+			sc.warn(fmt.Sprintf("premature end-of-input on %s while reading %s", sc.path, context))
+		default:
+			sc.warn(fmt.Sprintf("%s from %s while reading %s", err, sc.path, context))
+		}
+		return "", err
+	}
+	if s == "" {
+		sc.info(context + ": (end)")
+	} else {
+		sc.info(context + ": " + s)
+	}
+	return s, nil
+}
+
+// isConnError reports a read error of the connection itself (reset etc.),
+// which Postfix's stream layer reports as end of input.
+func isConnError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+// isUnsigned reports whether s is what sscanf("%u") takes in full: optional
+// blanks, an optional sign and decimal digits, nothing after.
+func isUnsigned(s string) bool {
+	s = strings.TrimLeft(s, " \t\n\v\f\r")
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// errText returns the system's message for err, capitalised like %m.
+func errText(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+	}
+	t := err.Error()
+	if t != "" {
+		t = strings.ToUpper(t[:1]) + t[1:]
+	}
+	return t
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/qmqpd-go/qmqpd/internal/maillog"
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
 )
 
@@ -156,6 +158,116 @@ func FuzzReadAttrs(f *testing.F) {
 		}
 		if n+1 > len(in) {
 			t.Fatalf("read %d bytes from %d", n+1, len(in))
+		}
+	})
+}
+
+// postfixVerbose is what Postfix 3.7.11's qmqpd -v logs for its
+// conversation with cleanup (captured from the real daemon; the queue ID
+// replaced).
+var postfixVerbose = []string{
+	"connect to subsystem public/cleanup",
+	"public/cleanup socket: wanted attribute: protocol",
+	"input attribute name: protocol",
+	"input attribute value: cleanup_protocol",
+	"public/cleanup socket: wanted attribute: queue_id",
+	"input attribute name: queue_id",
+	"input attribute value: ABC123",
+	"public/cleanup socket: wanted attribute: (list terminator)",
+	"input attribute name: (end)",
+	"send attr flags = 114",
+	"public/cleanup socket: wanted attribute: status",
+	"input attribute name: status",
+	"input attribute value: 0",
+	"public/cleanup socket: wanted attribute: reason",
+	"input attribute name: reason",
+	"input attribute value: (end)",
+	"public/cleanup socket: wanted attribute: (list terminator)",
+	"input attribute name: (end)",
+}
+
+func TestVerboseConversation(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		verbose int
+		ctx     context.Context
+		want    []string
+	}{
+		{"quiet", 0, context.Background(), nil},
+		{"-v", 1, context.Background(), postfixVerbose},
+		{"debug peer", 0, maillog.WithVerbose(context.Background(), 2), postfixVerbose},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			c := client(greeting, "status\x000\x00reason\x00\x00\x00", got)
+			c.Name = "public/cleanup"
+			c.Verbose = tc.verbose
+			var lines []string
+			c.Info = func(s string) { lines = append(lines, s) }
+			c.Warn = func(s string) { t.Errorf("warning: %s", s) }
+			s, err := c.Open(tc.ctx, FlagMaskExternal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Record('E', nil)
+			if st, _ := s.Finish(); st != 0 {
+				t.Fatalf("status %d", st)
+			}
+			<-got
+			if diff := cmp.Diff(tc.want, lines); diff != "" {
+				t.Errorf("verbose lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestScanWarnings: malformed answers from cleanup are logged with
+// Postfix's attr_scan0 warnings.
+func TestScanWarnings(t *testing.T) {
+	path := "public/cleanup socket"
+	for _, tc := range []struct {
+		in   string
+		want string
+	}{
+		{"", "premature end-of-input on " + path + " while reading input attribute name"},
+		{"stat", "unexpected end-of-input from " + path + " while reading input attribute name"},
+		{"status\x00", "premature end-of-input on " + path + " while reading input attribute value"},
+		{"\x00", "missing attribute status in input from " + path},
+		{"other\x001\x00", "unexpected attribute other from " + path + " (expecting: status)"},
+		{"status\x00x1\x00reason\x00\x00\x00", "malformed numerical data from " + path + " while reading input attribute value: x1"},
+		{"status\x000\x00reason\x00\x00extra\x00", "unexpected attribute extra from " + path + " (expecting: (list terminator))"},
+	} {
+		var warns []string
+		sc := scanner{r: bufio.NewReader(strings.NewReader(tc.in)), path: path,
+			info: func(string) {}, warn: func(s string) { warns = append(warns, s) }}
+		if _, err := sc.scan(want{name: "status", number: true}, want{name: "reason"}); err == nil {
+			t.Errorf("%q: no error", tc.in)
+		}
+		if len(warns) != 1 || warns[0] != tc.want {
+			t.Errorf("%q: warnings %q, want %q", tc.in, warns, tc.want)
+		}
+	}
+	var warns []string
+	sc := scanner{r: bufio.NewReader(strings.NewReader("protocol\x00other\x00")), path: path,
+		info: func(string) {}, warn: func(s string) { warns = append(warns, s) }}
+	if _, err := sc.scan(want{name: "protocol", expect: "cleanup_protocol"}); err == nil || len(warns) != 1 ||
+		warns[0] != "unexpected protocol other from "+path+" (expected: cleanup_protocol)" {
+		t.Errorf("protocol mismatch: %v %q", err, warns)
+	}
+}
+
+// FuzzScan: the attribute scanner ends with values or an error whatever
+// cleanup sends.
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(greeting))
+	f.Add([]byte("status\x000\x00reason\x00\x00\x00"))
+	f.Add([]byte("status\x00-1\x00reason\x00x\x00\x00"))
+	f.Add([]byte("\x00"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		sc := scanner{r: bufio.NewReader(bytes.NewReader(in)), path: "p", info: func(string) {}, warn: func(string) {}}
+		vals, err := sc.scan(want{name: "status", number: true}, want{name: "reason"})
+		if err == nil && (len(vals) != 2 || !isUnsigned(vals[0])) {
+			t.Fatalf("values %q", vals)
 		}
 	})
 }

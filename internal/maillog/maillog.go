@@ -8,6 +8,7 @@
 package maillog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -452,4 +453,24 @@ func openLogFile(path string) (*os.File, error) {
 		}
 	}
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+}
+
+// verboseKey is the context key of a connection's verbose level.
+type verboseKey struct{}
+
+// WithVerbose returns a context that carries verbose logging level n for
+// the work done on one connection (Postfix's msg_verbose as raised by
+// debug_peer_list for a matching client). Code that logs Postfix's verbose
+// lines reads it with Verbose.
+func WithVerbose(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, verboseKey{}, n)
+}
+
+// Verbose returns the verbose level ctx carries (0 = none).
+func Verbose(ctx context.Context) int {
+	if ctx == nil {
+		return 0
+	}
+	n, _ := ctx.Value(verboseKey{}).(int)
+	return n
 }
