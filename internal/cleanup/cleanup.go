@@ -34,6 +34,7 @@ package cleanup
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -68,7 +69,8 @@ const (
 type LogFunc func(warning bool, text string)
 
 // Cleanup makes queue files from submitted messages. Its zero value is not
-// usable: Settings and Store are required.
+// usable: Settings and Store are required. One Cleanup may open streams
+// from many goroutines at once; it must not be copied after first use.
 type Cleanup struct {
 	// Settings are the main.cf parameters cleanup uses.
 	Settings *Settings
@@ -78,6 +80,9 @@ type Cleanup struct {
 	Log LogFunc
 	// Now is the clock for create_time (nil = time.Now).
 	Now func() time.Time
+
+	// pool holds the reusable memory (*work) of finished messages.
+	pool sync.Pool
 }
 
 // Open starts one message: the queue file is created at once (so its queue
@@ -93,7 +98,7 @@ func (c *Cleanup) Open(ctx context.Context, flags int) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create queue file: %w", err)
 	}
-	return newStream(c, f, flags), nil
+	return newStream(c, f, flags, c.getWork()), nil
 }
 
 func (c *Cleanup) now() time.Time {

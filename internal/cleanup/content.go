@@ -2,7 +2,7 @@ package cleanup
 
 import (
 	"bytes"
-	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -24,8 +24,7 @@ func (st *Stream) headerCallback(class int, h *headerOpts, buf []byte) {
 		value = value[1:]
 	}
 	if st.s.Detect8BitEncodingHeader && h.typ == hdrContentTransferEncoding {
-		switch asciiLower(string(value)) {
-		case "8bit", "binary":
+		if asciiEqualFold(value, "8bit") || asciiEqualFold(value, "binary") {
 			st.encoding = "8bit"
 		}
 	}
@@ -35,10 +34,10 @@ func (st *Stream) headerCallback(class int, h *headerOpts, buf []byte) {
 	}
 	st.seen |= 1 << uint(h.typ)
 	if h.typ == hdrMessageID {
-		st.c.logf(false, "%s: message-id=%s", st.ID(), printable(value, '?'))
+		st.logValue(": message-id=", value)
 	}
 	if h.typ == hdrResentMessageID {
-		st.c.logf(false, "%s: resent-message-id=%s", st.ID(), printable(value, '?'))
+		st.logValue(": resent-message-id=", value)
 	}
 	if h.typ == hdrReceived && st.hopCount >= st.s.HopcountLimit {
 		st.c.logf(true, "%s: message rejected: hopcount exceeded", st.ID())
@@ -58,6 +57,23 @@ func (st *Stream) headerCallback(class int, h *headerOpts, buf []byte) {
 	}
 }
 
+// logValue logs "QID<label><value>" with control characters in value
+// replaced by '?'.
+func (st *Stream) logValue(label string, value []byte) {
+	if st.c.Log == nil {
+		return
+	}
+	b := append(append(st.w.log[:0], st.id...), label...)
+	for _, c := range value {
+		if isCntrl(c) {
+			c = '?'
+		}
+		b = append(b, c)
+	}
+	st.w.log = b
+	st.c.Log(false, string(b))
+}
+
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
@@ -66,19 +82,22 @@ func isSpace(c byte) bool {
 // any address changed, the header is rebuilt from its tokens and re-folded.
 func (st *Stream) rewriteHeader(h *headerOpts, buf []byte) {
 	buf = cstr(buf)
-	tree := tokParse(buf[len(h.name)+1:], st.s.HeaderAddressTokenLimit)
+	a := &st.w.arena
+	a.reset()
+	tree := tokParse(a, buf[len(h.name)+1:], st.s.HeaderAddressTokenLimit)
 	changed := false
 	for tp := tree; tp != nil; tp = tp.next {
 		if tp.typ == tokAddr {
-			if st.rw.rewriteAddrNode(tp) {
+			if st.rw.rewriteAddrNode(a, tp) {
 				changed = true
 			}
 		}
 	}
 	if changed {
-		nb := append([]byte{}, buf[:len(h.name)]...)
+		nb := append(st.w.header[:0], buf[:len(h.name)]...)
 		nb = append(nb, ':', ' ')
-		buf = externalize(nb, tree, strLine|strTrnc, func(text string) { st.c.logf(true, "%s", text) })
+		buf = externalize(a, nb, tree, strLine|strTrnc, func(text string) { st.c.logf(true, "%s", text) })
+		st.w.header = buf
 	}
 	if h.flags&hdrOptDrop != 0 {
 		return
@@ -91,9 +110,9 @@ func (st *Stream) rewriteHeader(h *headerOpts, buf []byte) {
 }
 
 // foldHeader joins the one-address-per-line form of a rebuilt header into
-// lines shorter than 70 characters, then writes it.
+// lines shorter than 70 characters, in place, then writes it.
 func (st *Stream) foldHeader(buf []byte) {
-	b := append([]byte{}, cstr(buf)...)
+	b := cstr(buf)
 	startLine := 0
 	line := 0
 	for {
@@ -151,7 +170,8 @@ func (st *Stream) outHeader(buf []byte) {
 		case len(line) > 0 && isSpaceTab(line[0]):
 			st.out(recNorm, line)
 		default:
-			st.out(recNorm, append([]byte{'\t'}, line...))
+			st.w.rec = append(append(st.w.rec[:0], '\t'), line...)
+			st.out(recNorm, st.w.rec)
 		}
 		if next < 0 {
 			break
@@ -178,32 +198,48 @@ func (st *Stream) headerDone() {
 		return plain
 	}
 	if idType := pick(hdrMessageID, hdrResentMessageID); st.seen&(1<<uint(idType)) == 0 {
-		var id string
-		if st.s.EnableLongQueueIDs {
-			id = st.ID() + "@" + st.s.MyHostname
-		} else {
-			id = st.file.Created().UTC().Format("20060102150405") + "." + st.ID() + "@" + st.s.MyHostname
+		// The record is "[Resent-]Message-Id: <ID>", the log line
+		// "QID: [resent-]message-id=<ID>".
+		b := append(st.w.rec[:0], st.resent...)
+		b = append(b, "Message-Id: <"...)
+		idStart := len(b)
+		if !st.s.EnableLongQueueIDs {
+			b = st.file.Created().UTC().AppendFormat(b, "20060102150405")
+			b = append(b, '.')
 		}
-		st.outString(recNorm, st.resent+"Message-Id: <"+id+">")
-		label := ""
-		if st.resent != "" {
-			label = "resent-"
+		b = append(append(append(b, st.id...), '@'), st.s.MyHostname...)
+		b = append(b, '>')
+		st.w.rec = b
+		st.out(recNorm, b)
+		if st.c.Log != nil {
+			l := append(st.w.log[:0], st.id...)
+			if st.resent != "" {
+				l = append(l, ": resent-message-id="...)
+			} else {
+				l = append(l, ": message-id="...)
+			}
+			l = append(append(l, '<'), b[idStart:]...)
+			st.w.log = l
+			st.c.Log(false, string(l))
 		}
-		st.c.logf(false, "%s: %smessage-id=<%s>", st.ID(), label, id)
 		st.seen |= 1 << uint(idType)
 	}
 	if st.seen&(1<<hdrMessageID) == 0 {
 		st.c.logf(false, "%s: message-id=<>", st.ID())
 	}
 	if st.seen&(1<<uint(pick(hdrDate, hdrResentDate))) == 0 {
-		st.outString(recNorm, st.resent+"Date: "+MailDate(st.arrival, st.s.Location))
+		b := append(append(st.w.rec[:0], st.resent...), "Date: "...)
+		st.w.rec = appendMailDate(b, st.arrival, st.s.Location)
+		st.out(recNorm, st.w.rec)
 	}
 	if st.seen&(1<<uint(pick(hdrFrom, hdrResentFrom))) == 0 {
 		from := st.sender
 		if len(from) == 0 {
 			from = []byte("MAILER-DAEMON")
 		}
-		st.out(recNorm, quote822Local([]byte(st.resent+"From: "), from, quoteFlagDefault))
+		b := append(append(st.w.rec[:0], st.resent...), "From: "...)
+		st.w.rec = quote822Local(b, from, quoteFlagDefault)
+		st.out(recNorm, st.w.rec)
 	}
 	visible := uint64(1<<hdrTo | 1<<hdrResentTo | 1<<hdrCc | 1<<hdrResentCc)
 	if st.seen&visible == 0 && st.s.UndisclosedRecipientsHeader != "" {
@@ -228,6 +264,11 @@ func (st *Stream) bodyCallback(typ byte, text []byte) {
 // "Tue, 24 Nov 2026 14:32:52 +0000 (UTC)", day of month padded with a
 // space. Like Postfix, an offset between -1h and 0 prints as "+00MM".
 func MailDate(t time.Time, loc *time.Location) string {
+	return string(appendMailDate(nil, t, loc))
+}
+
+// appendMailDate is MailDate appending to dst.
+func appendMailDate(dst []byte, t time.Time, loc *time.Location) []byte {
 	if loc == nil {
 		loc = time.Local
 	}
@@ -238,5 +279,24 @@ func MailDate(t time.Time, loc *time.Location) string {
 	if am < 0 {
 		am = -am
 	}
-	return fmt.Sprintf("%s %+03d%02d (%s)", t.Format("Mon, _2 Jan 2006 15:04:05"), mins/60, am, name)
+	dst = t.AppendFormat(dst, "Mon, _2 Jan 2006 15:04:05 ")
+	// The hours as %+03d: sign, then at least two digits.
+	h := mins / 60
+	if h < 0 {
+		dst = append(dst, '-')
+		h = -h
+	} else {
+		dst = append(dst, '+')
+	}
+	if h < 10 {
+		dst = append(dst, '0')
+	}
+	dst = strconv.AppendInt(dst, int64(h), 10)
+	if am < 10 {
+		dst = append(dst, '0')
+	}
+	dst = strconv.AppendInt(dst, int64(am), 10)
+	dst = append(dst, " ("...)
+	dst = append(dst, name...)
+	return append(dst, ')')
 }

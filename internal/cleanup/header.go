@@ -122,7 +122,39 @@ func (t headerTable) find(line []byte) *headerOpts {
 		return nil
 	}
 	name := bytes.TrimRight(line[:colon], " \t\r\n\v\f")
-	return t[asciiLower(string(name))]
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return t[asciiLower(string(name))]
+	}
+	lower := buf[:len(name)]
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	return t[string(lower)]
+}
+
+// asciiEqualFold reports whether b equals s, ignoring the case of ASCII
+// letters only (asciiLower(string(b)) == asciiLower(s)).
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i, c := range b {
+		d := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
 }
 
 func asciiLower(s string) string {
@@ -188,14 +220,17 @@ const (
 
 type headerToken struct {
 	typ int
-	val string
+	val []byte
 }
 
 // headerTokens parses up to max tokens from *s, stopping at terminator (if
 // not 0), like Postfix's MIME header tokenizer: comments are skipped, quoted
-// strings unfolded. It returns -1 at the end of input with no tokens.
-func headerTokens(s *[]byte, max int, specials string, terminator byte) ([]headerToken, int) {
-	var toks []headerToken
+// strings unfolded. It returns -1 at the end of input with no tokens. The
+// tokens are valid until the next call; their values point into *s or
+// into m.tokText.
+func (m *mimeParser) headerTokens(s *[]byte, max int, specials string, terminator byte) ([]headerToken, int) {
+	toks := m.toks[:0]
+	m.tokText = m.tokText[:0]
 	cp := *s
 	i := 0
 	count := 0
@@ -231,7 +266,8 @@ func headerTokens(s *[]byte, max int, specials string, terminator byte) ([]heade
 			continue
 		}
 		if ch == '"' {
-			var v []byte
+			start := len(m.tokText)
+			v := m.tokText
 			for i < len(cp) {
 				c := cp[i]
 				i++
@@ -240,7 +276,7 @@ func headerTokens(s *[]byte, max int, specials string, terminator byte) ([]heade
 				}
 				if c == '\n' {
 					if count < max {
-						for len(v) > 0 && isSpaceTabCRLF(v[len(v)-1]) {
+						for len(v) > start && isSpaceTabCRLF(v[len(v)-1]) {
 							v = v[:len(v)-1]
 						}
 					}
@@ -255,15 +291,16 @@ func headerTokens(s *[]byte, max int, specials string, terminator byte) ([]heade
 				}
 				v = append(v, c)
 			}
+			m.tokText = v
 			if count < max {
-				toks = append(toks, headerToken{htokQString, string(v)})
+				toks = append(toks, headerToken{htokQString, v[start:len(v):len(v)]})
 				count++
 			}
 			continue
 		}
 		if strings.IndexByte(specials, ch) >= 0 || isCntrl(ch) {
 			if count < max {
-				toks = append(toks, headerToken{int(ch), string([]byte{ch})})
+				toks = append(toks, headerToken{int(ch), cp[i-1 : i : i]})
 				count++
 			}
 			continue
@@ -277,11 +314,12 @@ func headerTokens(s *[]byte, max int, specials string, terminator byte) ([]heade
 			i++
 		}
 		if count < max {
-			toks = append(toks, headerToken{htokToken, string(cp[start:i])})
+			toks = append(toks, headerToken{htokToken, cp[start:i:i]})
 			count++
 		}
 	}
 	*s = cp[i:]
+	m.toks = toks[:0]
 	if count == 0 && i >= len(cp) {
 		return toks, -1
 	}

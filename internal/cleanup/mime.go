@@ -39,6 +39,14 @@ type mimeBoundary struct {
 	boundary           []byte
 }
 
+// mimeSink receives what the MIME parser finds: complete headers, the end
+// of the primary header block, and body records.
+type mimeSink interface {
+	headerCallback(class int, h *headerOpts, buf []byte)
+	headerDone()
+	bodyCallback(typ byte, text []byte)
+}
+
 // mimeParser splits the content records into header and body pieces the
 // way Postfix's MIME state machine does with no strict options: it
 // recognizes and joins header lines (primary, multipart and nested
@@ -51,29 +59,67 @@ type mimeParser struct {
 	maxDepth     int
 	boundLimit   int
 	headers      headerTable
-	headOut      func(class int, h *headerOpts, buf []byte)
-	headEnd      func()
-	bodyOut      func(typ byte, text []byte)
+	sink         mimeSink
 	state        int
 	ctype, stype int
 	out          []byte // the header being collected
 	prevRecType  byte
 	nesting      int
-	stack        []mimeBoundary
+	stack        []mimeBoundary // open boundaries; slots beyond len keep their buffers
+	toks         []headerToken  // contentType's tokens
+	tokText      []byte         // unquoted text of quoted-string tokens
 }
 
-func newMIMEParser(s *Settings, headers headerTable) *mimeParser {
-	return &mimeParser{
+// init starts the parser on a new message, keeping the buffers of an
+// earlier one.
+func (m *mimeParser) init(s *Settings, headers headerTable, sink mimeSink) {
+	*m = mimeParser{
 		disableMIME: s.DisableMIMEInputProcessing,
 		headerLimit: s.HeaderSizeLimit,
 		maxDepth:    s.MIMENestingLimit,
 		boundLimit:  s.MIMEBoundaryLengthLimit,
 		headers:     headers,
+		sink:        sink,
 		state:       mimeHdrPrimary,
 		ctype:       ctypeText,
 		stype:       stypePlain,
 		nesting:     -1,
+		out:         m.out[:0],
+		stack:       m.stack[:0],
+		toks:        m.toks[:0],
+		tokText:     m.tokText[:0],
 	}
+}
+
+// maxKeptBoundaries bounds the boundary slots kept for the next message.
+const maxKeptBoundaries = 16
+
+// release drops the message's references and buffers too large to keep.
+func (m *mimeParser) release() {
+	m.headers, m.sink = nil, nil
+	m.out = trimBuffer(m.out)
+	m.tokText = trimBuffer(m.tokText)
+	if cap(m.stack) > maxKeptBoundaries {
+		m.stack = nil
+	}
+	for i := range m.stack[:cap(m.stack)] {
+		m.stack[:cap(m.stack)][i].boundary = trimBuffer(m.stack[:cap(m.stack)][i].boundary)
+	}
+	m.stack = m.stack[:0]
+	clear(m.toks[:cap(m.toks)])
+	m.toks = m.toks[:0]
+}
+
+// push opens a boundary, reusing the buffer of a slot used before.
+func (m *mimeParser) push(defCtype, defStype int, boundary []byte) {
+	if len(m.stack) < cap(m.stack) {
+		m.stack = m.stack[:len(m.stack)+1]
+	} else {
+		m.stack = append(m.stack, mimeBoundary{})
+	}
+	top := &m.stack[len(m.stack)-1]
+	top.defCtype, top.defStype = defCtype, defStype
+	top.boundary = append(top.boundary[:0], boundary...)
 }
 
 func (m *mimeParser) setState(state, ctype, stype int) {
@@ -112,7 +158,7 @@ func (m *mimeParser) update(typ byte, text []byte) {
 					m.contentType(h)
 				}
 			}
-			m.headOut(m.state, h, m.out)
+			m.sink.headerCallback(m.state, h, m.out)
 			m.prevRecType = 0
 			m.out = m.out[:0]
 		}
@@ -129,8 +175,8 @@ func (m *mimeParser) update(typ byte, text []byte) {
 			}
 		}
 		// The header block ends here.
-		if m.state == mimeHdrPrimary && m.headEnd != nil {
-			m.headEnd()
+		if m.state == mimeHdrPrimary {
+			m.sink.headerDone()
 		}
 		if isText {
 			if len(text) == 0 {
@@ -146,7 +192,7 @@ func (m *mimeParser) update(typ byte, text []byte) {
 				// Not a header and not the blank line: a blank line is
 				// inserted only after the primary headers.
 				if m.state == mimeHdrPrimary {
-					m.bodyOut(recNorm, nil)
+					m.sink.bodyCallback(recNorm, nil)
 				}
 				m.state = mimeStateBody
 			}
@@ -173,7 +219,7 @@ func (m *mimeParser) update(typ byte, text []byte) {
 				}
 			}
 		}
-		m.bodyOut(typ, text)
+		m.sink.bodyCallback(typ, text)
 	}
 	m.prevRecType = typ
 }
@@ -189,9 +235,9 @@ const rfc2045TSpecials = "()<>@,;:\\\"/[]?="
 func (m *mimeParser) contentType(h *headerOpts) {
 	value := cstr(m.out)[len(h.name)+1:]
 	match := func(t headerToken, s string) bool {
-		return t.typ == htokToken && asciiLower(t.val) == s
+		return t.typ == htokToken && asciiEqualFold(t.val, s)
 	}
-	toks, n := headerTokens(&value, 3, rfc2045TSpecials, ';')
+	toks, n := m.headerTokens(&value, 3, rfc2045TSpecials, ';')
 	if n <= 0 {
 		m.ctype = ctypeOther
 		return
@@ -226,7 +272,7 @@ func (m *mimeParser) contentType(h *headerOpts) {
 			defC, defS = ctypeMessage, stypeRFC822
 		}
 		for {
-			toks, n = headerTokens(&value, 3, rfc2045TSpecials, ';')
+			toks, n = m.headerTokens(&value, 3, rfc2045TSpecials, ';')
 			if n < 0 {
 				break
 			}
@@ -234,13 +280,12 @@ func (m *mimeParser) contentType(h *headerOpts) {
 				if m.nesting > m.maxDepth {
 					continue
 				}
-				b := []byte(toks[2].val)
-				b = cstr(b)
+				b := cstr(toks[2].val)
 				if len(b) > m.boundLimit {
 					b = b[:m.boundLimit]
 				}
 				m.nesting++
-				m.stack = append(m.stack, mimeBoundary{defC, defS, b})
+				m.push(defC, defS, b)
 			}
 		}
 	default:

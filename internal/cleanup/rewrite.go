@@ -17,29 +17,49 @@ type Rewriter struct {
 // External rewrites an address in external (quoted) form, as the rewrite
 // service would answer a "local" request. An empty address stays empty.
 func (r *Rewriter) External(addr []byte) []byte {
-	addr = cstr(addr)
-	if len(addr) == 0 {
-		return []byte{}
-	}
-	tree := &tok{typ: tokAddr}
-	tree.head, tree.tail = tokScan(addr, 0)
-	if tree.head == nil {
-		// Only white space: nothing Postfix's client could send.
-		return append([]byte{}, addr...)
-	}
-	r.rewriteTree(tree)
-	return externalize(nil, tree, strNone, nil)
+	return nonNil(r.external(&tokArena{}, nil, addr))
 }
 
 // Internal rewrites an address in internal (unquoted) form: it is quoted,
 // rewritten, and unquoted again, like cleanup does for envelope addresses.
 func (r *Rewriter) Internal(addr []byte) []byte {
-	ext := quote822Local(nil, addr, quoteFlagDefault)
-	return unquote822Local(r.External(ext))
+	return nonNil(r.internal(&tokArena{}, nil, addr))
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// external is External appending to dst, with tokens from a (which it
+// does not reset).
+func (r *Rewriter) external(a *tokArena, dst, addr []byte) []byte {
+	addr = cstr(addr)
+	if len(addr) == 0 {
+		return dst
+	}
+	tree := a.newTok(tokAddr)
+	tree.head, tree.tail = tokScan(a, addr, 0)
+	if tree.head == nil {
+		// Only white space: nothing Postfix's client could send.
+		return append(dst, addr...)
+	}
+	r.rewriteTree(a, tree)
+	return externalize(a, dst, tree, strNone, nil)
+}
+
+// internal is Internal appending to dst; it resets a.
+func (r *Rewriter) internal(a *tokArena, dst, addr []byte) []byte {
+	a.reset()
+	a.src = quote822Local(a.src, addr, quoteFlagDefault)
+	a.dst = r.external(a, a.dst, a.src)
+	return unquote822Local(dst, a.dst)
 }
 
 // rewriteTree applies the local-context rules to the tokens of one address.
-func (r *Rewriter) rewriteTree(tree *tok) {
+func (r *Rewriter) rewriteTree(a *tokArena, tree *tok) {
 	// The empty address stays as it is.
 	if tree.head == tree.tail && tree.tail.typ == tokQString && len(tree.tail.s) == 0 {
 		return
@@ -47,7 +67,7 @@ func (r *Rewriter) rewriteTree(tree *tok) {
 	// A lone '@' is the empty address.
 	if tree.head == tree.tail && tree.tail.typ == '@' {
 		tokSubKeepBefore(tree, tree.tail)
-		tokSubAppend(tree, newTok(tokQString, ""))
+		tokSubAppend(tree, a.newTok(tokQString))
 		return
 	}
 	// Strip a source route: @a,@b:user@domain -> user@domain.
@@ -69,15 +89,15 @@ func (r *Rewriter) rewriteTree(tree *tok) {
 		case bang != nil:
 			tokSubKeepBefore(tree, bang)
 			local := tokCutAfter(bang)
-			tokSubPrepend(tree, &tok{typ: '@'})
+			tokSubPrepend(tree, a.newTok('@'))
 			if local != nil {
 				tokSubPrepend(tree, local)
 			}
 		case pct != nil:
 			pct.typ = '@'
 		case r.AppendAtOrigin && r.Origin != "":
-			tokSubAppend(tree, &tok{typ: '@'})
-			h, _ := tokScan([]byte(r.Origin), 0)
+			tokSubAppend(tree, a.newTok('@'))
+			h, _ := a.scanString(r.Origin, 0)
 			if h != nil {
 				tokSubAppend(tree, h)
 			}
@@ -87,8 +107,8 @@ func (r *Rewriter) rewriteTree(tree *tok) {
 	if r.AppendDotDomain && r.Domain != "" {
 		if domain := tokRFindType(tree.tail, '@'); domain != nil && domain != tree.tail &&
 			tokFindType(domain, tokDomLit) == nil && tokFindType(domain, '.') == nil {
-			tokSubAppend(tree, &tok{typ: '.'})
-			h, _ := tokScan([]byte(r.Domain), 0)
+			tokSubAppend(tree, a.newTok('.'))
+			h, _ := a.scanString(r.Domain, 0)
 			if h != nil {
 				tokSubAppend(tree, h)
 			}
@@ -102,10 +122,10 @@ func (r *Rewriter) rewriteTree(tree *tok) {
 }
 
 // rewriteAddrNode rewrites one address group of a parsed header in place
-// and reports whether its text changed.
-func (r *Rewriter) rewriteAddrNode(node *tok) bool {
-	src := externalize(nil, node.head, strNone, nil)
-	dst := r.External(src)
-	node.head, node.tail = tokScan(dst, 0)
-	return !bytes.Equal(cstr(src), dst)
+// and reports whether its text changed. The new tokens come from a.
+func (r *Rewriter) rewriteAddrNode(a *tokArena, node *tok) bool {
+	a.src = externalize(a, a.src[:0], node.head, strNone, nil)
+	a.dst = r.external(a, a.dst[:0], a.src)
+	node.head, node.tail = tokScan(a, a.dst, 0)
+	return !bytes.Equal(cstr(a.src), a.dst)
 }

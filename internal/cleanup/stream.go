@@ -59,7 +59,8 @@ type Stream struct {
 	file     QueueFile
 	id       string
 	flags    int
-	rw       *Rewriter
+	w        *work // reused memory; nil after Finish or Abort
+	rw       Rewriter
 	headers  headerTable
 	mime     *mimeParser
 	phase    int
@@ -73,13 +74,10 @@ type Stream struct {
 	inRcpt   bool
 	warnSeen bool
 	verp     bool
-	recip    []byte
 	haveRcpt bool
 	origRcpt []byte
 	haveOrig bool
 	rcptCnt  int
-	attrs    map[string]string
-	dups     map[string]struct{}
 	hopCount int
 	seen     uint64
 	resent   string
@@ -89,10 +87,9 @@ type Stream struct {
 	xtraOff  int64
 	endSeen  bool
 	xtraDone bool
-	scratch  []byte
 }
 
-func newStream(c *Cleanup, f QueueFile, flags int) *Stream {
+func newStream(c *Cleanup, f QueueFile, flags int, w *work) *Stream {
 	s := c.Settings
 	st := &Stream{
 		c:     c,
@@ -100,7 +97,8 @@ func newStream(c *Cleanup, f QueueFile, flags int) *Stream {
 		file:  f,
 		id:    f.ID(),
 		flags: flags,
-		rw: &Rewriter{
+		w:     w,
+		rw: Rewriter{
 			Origin:          s.MyOrigin,
 			Domain:          s.MyDomain,
 			AppendAtOrigin:  s.AppendAtMyOrigin,
@@ -109,8 +107,6 @@ func newStream(c *Cleanup, f QueueFile, flags int) *Stream {
 			PercentHack:     s.AllowPercentHack,
 		},
 		headers: s.headerTable(),
-		attrs:   map[string]string{},
-		dups:    map[string]struct{}{},
 	}
 	if feat := s.unsupportedFor(flags); feat != nil {
 		st.c.logf(true, "%s: %s = %s: feature not implemented; message deferred", st.ID(), feat.Param, feat.Value)
@@ -175,7 +171,20 @@ func (st *Stream) out(typ byte, data []byte) {
 	}
 }
 
-func (st *Stream) outString(typ byte, s string) { st.out(typ, []byte(s)) }
+// outString writes a record whose text is s.
+func (st *Stream) outString(typ byte, s string) {
+	st.w.rec = append(st.w.rec[:0], s...)
+	st.out(typ, st.w.rec)
+}
+
+// release gives the stream's reused memory back to its Cleanup.
+func (st *Stream) release() {
+	if st.w == nil {
+		return
+	}
+	st.c.putWork(st.w)
+	st.w, st.mime, st.sender, st.origRcpt = nil, nil, nil, nil
+}
 
 func (st *Stream) writeError(err error) {
 	if errors.Is(err, syscall.EFBIG) {
@@ -201,7 +210,7 @@ func (st *Stream) Record(typ byte, data []byte) error {
 	switch st.phase {
 	case phaseEnvelope:
 		if st.off == 0 && st.outOK() {
-			st.out(recSize, []byte(sizePlaceholder))
+			st.outString(recSize, sizePlaceholder)
 		}
 		st.envelope(typ, data)
 	case phaseContent:
@@ -216,7 +225,7 @@ func (st *Stream) Record(typ byte, data []byte) error {
 
 // envelope processes one record of the envelope segment.
 func (st *Stream) envelope(typ byte, data []byte) {
-	var name, value string
+	var name, value []byte
 	if typ == recAttr {
 		var err string
 		name, value, err = splitNameValue(cstr(data))
@@ -225,7 +234,7 @@ func (st *Stream) envelope(typ byte, data []byte) {
 			st.errs |= StatBad
 			return
 		}
-		if value == "" {
+		if len(value) == 0 {
 			st.c.logf(true, "%s: spurious null attribute value for \"%s\" -- ignored", st.ID(), name)
 			return
 		}
@@ -247,14 +256,15 @@ func (st *Stream) envelope(typ byte, data []byte) {
 			return
 		}
 		if !st.warnSeen && len(st.sender) > 0 && st.s.DelayWarningTime > 0 {
-			st.out(recWarn, []byte(fmt.Sprintf("%15d", st.arrival.Unix()+int64(st.s.DelayWarningTime/time.Second))))
+			st.outString(recWarn, fmt.Sprintf("%15d", st.arrival.Unix()+int64(st.s.DelayWarningTime/time.Second)))
 		}
 		st.inRcpt = true
 	}
 	switch typ {
 	case recRcpt:
 		if !st.haveOrig {
-			st.origRcpt, st.haveOrig = append([]byte{}, cstr(data)...), true
+			// Used during this call only: no copy needed.
+			st.origRcpt, st.haveOrig = cstr(data), true
 		}
 		st.recipient(cstr(data))
 		st.origRcpt, st.haveOrig = nil, false
@@ -263,17 +273,16 @@ func (st *Stream) envelope(typ byte, data []byte) {
 		if st.haveOrig {
 			st.c.logf(true, "%s: ignoring out-of-order original recipient record <%.200s>", st.ID(), st.origRcpt)
 		}
-		st.origRcpt, st.haveOrig = append([]byte{}, cstr(data)...), true
+		st.w.orig = append(st.w.orig[:0], cstr(data)...)
+		st.origRcpt, st.haveOrig = st.w.orig, true
 		return
 	case recMesg:
 		st.inRcpt = false
 		st.phase = phaseContent
 		st.out(recMesg, nil)
 		st.dataOff = st.off
-		st.mime = newMIMEParser(st.s, st.headers)
-		st.mime.headOut = st.headerCallback
-		st.mime.headEnd = st.headerDone
-		st.mime.bodyOut = st.bodyCallback
+		st.mime = &st.w.mime
+		st.mime.init(st.s, st.headers, st)
 		return
 	case recTime:
 		if !st.sawTime {
@@ -284,7 +293,8 @@ func (st *Stream) envelope(typ byte, data []byte) {
 			st.sawTime = true
 			st.out(recTime, data)
 		}
-		st.out(recAttr, []byte(fmt.Sprintf("create_time=%d", st.c.now().Unix())))
+		st.w.rec = strconv.AppendInt(append(st.w.rec[:0], "create_time="...), st.c.now().Unix(), 10)
+		st.out(recAttr, st.w.rec)
 		return
 	case recFrom:
 		if st.haveSndr {
@@ -314,12 +324,14 @@ func (st *Stream) envelope(typ byte, data []byte) {
 		}
 		return
 	case recAttr:
-		if _, ok := st.attrs[name]; !ok && len(st.attrs) >= st.s.QueueFileAttributeCountLimit {
-			st.c.logf(true, "%s: message rejected: attribute count exceeds limit %d", st.ID(), st.s.QueueFileAttributeCountLimit)
-			st.errs |= StatBad
-			return
+		if !st.w.attrs.has(name) {
+			if st.w.attrs.len() >= st.s.QueueFileAttributeCountLimit {
+				st.c.logf(true, "%s: message rejected: attribute count exceeds limit %d", st.ID(), st.s.QueueFileAttributeCountLimit)
+				st.errs |= StatBad
+				return
+			}
+			st.w.attrs.add(name)
 		}
-		st.attrs[name] = value
 		st.out(recAttr, data)
 		return
 	case recSize, 'c':
@@ -329,21 +341,23 @@ func (st *Stream) envelope(typ byte, data []byte) {
 }
 
 // splitNameValue splits "name=value" like Postfix's split_nameval: white
-// space around the name and the value is ignored.
-func splitNameValue(b []byte) (name, value, errText string) {
-	s := strings.TrimLeft(string(b), " \t\r\n\v\f")
-	eq := strings.IndexByte(s, '=')
-	if s == "" || s[0] == '=' {
-		return "", "", "missing attribute name"
+// space around the name and the value is ignored. name and value point
+// into s.
+func splitNameValue(s []byte) (name, value []byte, errText string) {
+	const space = " \t\r\n\v\f"
+	s = bytes.TrimLeft(s, space)
+	eq := bytes.IndexByte(s, '=')
+	if len(s) == 0 || s[0] == '=' {
+		return nil, nil, "missing attribute name"
 	}
 	if eq < 0 {
-		return "", "", "missing '=' after attribute name"
+		return nil, nil, "missing '=' after attribute name"
 	}
-	name = strings.TrimRight(s[:eq], " \t\r\n\v\f")
-	if strings.ContainsAny(name, " \t\r\n\v\f") {
-		return "", "", "missing '=' after attribute name"
+	name = bytes.TrimRight(s[:eq], space)
+	if bytes.ContainsAny(name, space) {
+		return nil, nil, "missing '=' after attribute name"
 	}
-	value = strings.Trim(s[eq+1:], " \t\r\n\v\f")
+	value = bytes.Trim(s[eq+1:], space)
 	return name, value, ""
 }
 
@@ -373,7 +387,8 @@ func verpDelimsOK(d []byte, filter string) bool {
 
 // setSender rewrites and writes the envelope sender.
 func (st *Stream) setSender(raw []byte) {
-	clean := st.rw.Internal(raw)
+	clean := st.rw.internal(&st.w.arena, st.w.sender[:0], raw)
+	st.w.sender = clean
 	if len(clean) >= 14 && st.foldEqual(clean[:14], []byte("MAILER-DAEMON@")) {
 		if canon := st.rw.Internal([]byte("MAILER-DAEMON")); st.foldEqual(clean, canon) {
 			clean = []byte{}
@@ -391,43 +406,64 @@ func (st *Stream) setSender(raw []byte) {
 
 // recipient rewrites, de-duplicates and writes one envelope recipient.
 func (st *Stream) recipient(raw []byte) {
+	w := st.w
 	in := raw
 	if len(in) == 0 {
 		in = []byte(st.s.EmptyAddressRecipient)
 	}
-	clean := st.rw.Internal(in)
+	clean := st.rw.internal(&w.arena, w.recip[:0], in)
+	w.recip = clean
 	if st.s.SMTPUTF8Enable && len(clean) > 0 && !allASCII(clean) && utf8.Valid(clean) {
 		if st.flags&FlagAutoUTF8 != 0 {
 			st.utf8 |= utf8Requested
 		}
 	}
-	var dsnOrcpt string
+	// The dsn_orig_rcpt value is prefix;address.
+	var prefix string
 	if len(clean) > 0 {
-		prefix := "rfc822"
+		prefix = "rfc822"
 		if !allASCII(clean) && st.utf8&utf8Requested != 0 {
 			prefix = "utf-8"
 		}
-		dsnOrcpt = prefix + ";" + string(clean)
 	}
-	var key string
+	key := w.key[:0]
 	if st.s.EnableOriginalRecipient {
-		key = dsnOrcpt + "\n0\n" + string(st.origRcpt) + "\n" + string(clean)
-	} else {
-		key = string(clean)
-	}
-	key = st.fold(key)
-	if _, dup := st.dups[key]; !dup {
-		if st.s.DuplicateFilterLimit <= 0 || len(st.dups) < st.s.DuplicateFilterLimit {
-			st.dups[key] = struct{}{}
+		if prefix != "" {
+			key = append(append(append(key, prefix...), ';'), clean...)
 		}
-		if dsnOrcpt != "" {
-			st.out(recAttr, []byte("dsn_orig_rcpt="+dsnOrcpt))
+		key = append(key, "\n0\n"...)
+		key = append(key, st.origRcpt...)
+		key = append(key, '\n')
+	}
+	key = st.foldBytes(append(key, clean...))
+	w.key = key
+	if !w.dups.has(key) {
+		if st.s.DuplicateFilterLimit <= 0 || w.dups.len() < st.s.DuplicateFilterLimit {
+			w.dups.add(key)
+		}
+		if prefix != "" {
+			w.rec = append(append(append(w.rec[:0], "dsn_orig_rcpt="...), prefix...), ';')
+			w.rec = append(w.rec, clean...)
+			st.out(recAttr, w.rec)
 		}
 		st.out(recOrcp, st.origRcpt)
 		st.out(recRcpt, clean)
 		st.rcptCnt++
 	}
-	st.recip, st.haveRcpt = clean, true
+	st.haveRcpt = true
+}
+
+// foldBytes is fold for a key held in b, which it may change in place.
+func (st *Stream) foldBytes(b []byte) []byte {
+	if st.s.SMTPUTF8Enable && !allASCII(b) && utf8.Valid(b) {
+		return []byte(strings.ToLower(string(b)))
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
 }
 
 // fold case-folds a comparison key: ASCII only, or full Unicode lower case
@@ -460,13 +496,13 @@ func (st *Stream) content(typ byte, data []byte) {
 		return
 	}
 	if st.s.ReplaceStrayCRLF && (bytes.IndexByte(data, '\r') >= 0 || bytes.IndexByte(data, '\n') >= 0) {
-		st.scratch = append(st.scratch[:0], data...)
-		for i, c := range st.scratch {
+		st.w.crlf = append(st.w.crlf[:0], data...)
+		for i, c := range st.w.crlf {
 			if c == '\r' || c == '\n' {
-				st.scratch[i] = ' '
+				st.w.crlf[i] = ' '
 			}
 		}
-		data = st.scratch
+		data = st.w.crlf
 	}
 	st.mime.update(typ, data)
 	if typ == recXtra {
@@ -485,7 +521,7 @@ func (st *Stream) extracted(typ byte, data []byte) {
 	switch typ {
 	case recEnd:
 		if st.encoding != "" {
-			st.out(recAttr, []byte("encoding="+st.encoding))
+			st.outString(recAttr, "encoding="+st.encoding)
 		}
 		st.endSeen = true
 		st.out(recEnd, nil)
@@ -540,6 +576,7 @@ func (st *Stream) Finish() (status int, reason string) {
 	}
 	st.file = nil
 	st.phase = phaseDone
+	st.release()
 	return st.errs, st.reason
 }
 
@@ -573,4 +610,5 @@ func (st *Stream) Abort() {
 		st.file = nil
 	}
 	st.phase = phaseDone
+	st.release()
 }

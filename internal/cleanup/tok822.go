@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"bytes"
+	"strings"
 )
 
 // This file holds an RFC 822 address tokenizer and parser that behaves like
@@ -43,7 +44,73 @@ type tok struct {
 	owner      *tok // group node this token belongs to, if any
 }
 
-func newTok(typ int, s string) *tok { return &tok{typ: typ, s: []byte(s)} }
+// tokChunk is how many tokens a tokArena allocates at a time.
+const tokChunk = 64
+
+// tokArena hands out tokens and token text for the parse of one header or
+// address and takes them all back at once with reset, so that their memory
+// is reused from message to message. Tokens and text from before a reset
+// must no longer be used.
+type tokArena struct {
+	chunks [][]tok // token storage, tokChunk tokens each
+	n      int     // tokens handed out since the last reset
+	text   []byte  // token text, back to back
+	in     []byte  // input copied from a string, for scanString
+	tmp    []byte  // externalize's scratch
+	src    []byte  // rewriteAddrNode's address text before rewriting
+	dst    []byte  // rewriteAddrNode's address text after rewriting
+}
+
+// newTok returns a zeroed token of type typ.
+func (a *tokArena) newTok(typ int) *tok {
+	c := a.n / tokChunk
+	if c == len(a.chunks) {
+		a.chunks = append(a.chunks, make([]tok, tokChunk))
+	}
+	t := &a.chunks[c][a.n%tokChunk]
+	*t = tok{typ: typ}
+	a.n++
+	return t
+}
+
+// maxArenaChunks bounds the token storage an arena keeps across resets:
+// a header with thousands of addresses must not pin its tokens forever.
+const maxArenaChunks = 16
+
+// maxKeptBuffer bounds the capacity of a scratch buffer kept for reuse.
+const maxKeptBuffer = 64 << 10
+
+// reset takes back every token and all text handed out.
+func (a *tokArena) reset() {
+	if len(a.chunks) > maxArenaChunks {
+		clear(a.chunks[maxArenaChunks:])
+		a.chunks = a.chunks[:maxArenaChunks]
+	}
+	for _, c := range a.chunks[:min(len(a.chunks), (a.n+tokChunk-1)/tokChunk)] {
+		clear(c) // drop pointers into old text and tokens
+	}
+	a.n = 0
+	a.text = trimBuffer(a.text)
+	a.in = trimBuffer(a.in)
+	a.tmp = trimBuffer(a.tmp)
+	a.src = trimBuffer(a.src)
+	a.dst = trimBuffer(a.dst)
+}
+
+// trimBuffer empties b for reuse, or drops it when it grew too large to
+// keep.
+func trimBuffer(b []byte) []byte {
+	if cap(b) > maxKeptBuffer {
+		return nil
+	}
+	return b[:0]
+}
+
+// scanString is tokScan for text held in a string.
+func (a *tokArena) scanString(s string, limit int) (head, tail *tok) {
+	a.in = append(a.in[:0], s...)
+	return tokScan(a, a.in, limit)
+}
 
 func isSpaceTabCRLF(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 func isSpaceTab(c byte) bool     { return c == ' ' || c == '\t' }
@@ -184,7 +251,8 @@ func tokRFindType(tail *tok, typ int) *tok {
 // collect gathers token text from s[i:] while cond holds; a backslash makes
 // the next character part of the text unconditionally. White space is
 // stored as a plain space. It returns the index where collection stopped.
-func collect(t *tok, s []byte, i int, cond func(c byte) bool) int {
+func collect(a *tokArena, t *tok, s []byte, i int, cond func(c byte) bool) int {
+	start := len(a.text)
 	for i < len(s) {
 		c := s[i]
 		if c == '\\' {
@@ -199,15 +267,16 @@ func collect(t *tok, s []byte, i int, cond func(c byte) bool) int {
 		if isSpaceTabCRLF(c) {
 			c = ' '
 		}
-		t.s = append(t.s, c)
+		a.text = append(a.text, c)
 		i++
 	}
+	t.s = a.text[start:len(a.text):len(a.text)]
 	return i
 }
 
 // tokScan splits s (up to its first NUL) into a flat token list. With
 // limit > 0 it stops after that many tokens.
-func tokScan(s []byte, limit int) (head, tail *tok) {
+func tokScan(a *tokArena, s []byte, limit int) (head, tail *tok) {
 	s = cstr(s)
 	count := 0
 	for i := 0; i < len(s); {
@@ -219,30 +288,27 @@ func tokScan(s []byte, limit int) (head, tail *tok) {
 		var tp *tok
 		switch {
 		case c == '(':
-			tp = &tok{typ: tokComment}
-			i = scanComment(tp, s, i)
+			tp = a.newTok(tokComment)
+			i = scanComment(a, tp, s, i)
 		case c == '[':
-			tp = &tok{typ: tokDomLit}
-			i = collect(tp, s, i, func(c byte) bool { return c != ']' })
+			tp = a.newTok(tokDomLit)
+			i = collect(a, tp, s, i, func(c byte) bool { return c != ']' })
 			if i < len(s) {
 				i++
 			}
 		case c == '"':
-			tp = &tok{typ: tokQString}
-			i = collect(tp, s, i, func(c byte) bool { return c != '"' })
+			tp = a.newTok(tokQString)
+			i = collect(a, tp, s, i, func(c byte) bool { return c != '"' })
 			if i < len(s) {
 				i++
 			}
-		case c != '\\' && bytes.IndexByte([]byte(tokOpChars), c) >= 0:
-			tp = &tok{typ: int(c)}
+		case c != '\\' && isTokOp(c):
+			tp = a.newTok(int(c))
 		default:
-			tp = &tok{typ: tokAtom}
-			i = collect(tp, s, i-1, func(c byte) bool {
-				return !isSpaceTabCRLF(c) && bytes.IndexByte([]byte(tokOpChars), c) < 0
+			tp = a.newTok(tokAtom)
+			i = collect(a, tp, s, i-1, func(c byte) bool {
+				return !isSpaceTabCRLF(c) && !isTokOp(c)
 			})
-			if tp.s == nil {
-				tp.s = []byte{}
-			}
 			quoteAtom(tp)
 		}
 		if head == nil {
@@ -258,10 +324,19 @@ func tokScan(s []byte, limit int) (head, tail *tok) {
 	return head, tail
 }
 
+// isTokOp reports whether c is one of tokOpChars.
+func isTokOp(c byte) bool {
+	switch c {
+	case '|', '%', '!', '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '.', '[', ']':
+		return true
+	}
+	return false
+}
+
 // quoteAtom turns an atom that would need quoting into a quoted string.
 func quoteAtom(tp *tok) {
 	for _, c := range tp.s {
-		if c == ' ' || isCntrl(c) || bytes.IndexByte([]byte(tokOpChars), c) >= 0 {
+		if c == ' ' || isCntrl(c) || isTokOp(c) {
 			tp.typ = tokQString
 			return
 		}
@@ -270,12 +345,13 @@ func quoteAtom(tp *tok) {
 
 // scanComment collects a (possibly nested) comment, keeping its external
 // form including the parentheses and backslashes.
-func scanComment(tp *tok, s []byte, i int) int {
+func scanComment(a *tokArena, tp *tok, s []byte, i int) int {
+	start := len(a.text)
 	level := 1
-	tp.s = append(tp.s, '(')
+	a.text = append(a.text, '(')
 	for i < len(s) {
 		c := s[i]
-		tp.s = append(tp.s, c)
+		a.text = append(a.text, c)
 		i++
 		if c == '(' {
 			level++
@@ -288,28 +364,29 @@ func scanComment(tp *tok, s []byte, i int) int {
 			if i >= len(s) {
 				break
 			}
-			tp.s = append(tp.s, s[i])
+			a.text = append(a.text, s[i])
 			i++
 		}
 	}
+	tp.s = a.text[start:len(a.text):len(a.text)]
 	return i
 }
 
 // tokGroup moves the tokens strictly between left and right under a new
 // group node inserted after left, optionally followed by a synthetic
 // separator token. It returns left.
-func tokGroup(groupType int, left, right *tok, syncType int) *tok {
+func tokGroup(a *tokArena, groupType int, left, right *tok, syncType int) *tok {
 	if left != right {
 		first := left.next
 		if first != right {
 			tokCutBefore(right)
 			tokCutBefore(first)
-			group := &tok{typ: groupType}
+			group := a.newTok(groupType)
 			tokSubAppend(group, first)
 			tokAppend(left, group)
 			tokAppend(group, right)
 			if syncType != 0 {
-				tokAppend(left, &tok{typ: syncType})
+				tokAppend(left, a.newTok(syncType))
 			}
 		}
 	}
@@ -319,14 +396,14 @@ func tokGroup(groupType int, left, right *tok, syncType int) *tok {
 // tokParse tokenizes s and groups the tokens of each address under an
 // address node, working from right to left like Postfix does. Comments are
 // moved out of addresses; missing commas between addresses are added.
-func tokParse(s []byte, limit int) *tok {
-	first, last := tokScan(s, limit)
+func tokParse(a *tokArena, s []byte, limit int) *tok {
+	first, last := tokScan(a, s, limit)
 	if first == nil {
 		return nil
 	}
-	head := &tok{typ: 0}
+	head := a.newTok(0)
 	head.next, first.prev = first, head
-	tail := &tok{typ: 0}
+	tail := a.newTok(0)
 	last.next, tail.prev = tail, last
 
 	const (
@@ -347,18 +424,18 @@ func tokParse(s []byte, limit int) *tok {
 			tp = moveComment(tp, &right)
 			continue
 		case tp.typ == ';':
-			right = tokGroup(tokAddr, tp, right, ',')
+			right = tokGroup(a, tokAddr, tp, right, ',')
 			state = doGroup | doWord
 		case tp.typ == ':' && state&doGroup != 0:
 			tp.typ = tokStartGrp
-			tokGroup(tokAddr, tp, right, 0)
+			tokGroup(a, tokAddr, tp, right, 0)
 			for tp.typ != 0 && tp.typ != ',' {
 				tp = tp.prev
 			}
 			right = tp
 			continue
 		case tp.typ == '>':
-			right = tokGroup(tokAddr, tp, right, ',')
+			right = tokGroup(a, tokAddr, tp, right, ',')
 			for tp.typ != 0 && tp.typ != '<' {
 				if tp.typ == tokComment {
 					tp = moveComment(tp, &right)
@@ -366,8 +443,8 @@ func tokParse(s []byte, limit int) *tok {
 				}
 				tp = tp.prev
 			}
-			tokGroup(tokAddr, tp, right, 0)
-			for tp.typ != 0 && (tp.typ > 0xff || bytes.IndexByte([]byte(">;,:"), byte(tp.typ)) < 0) {
+			tokGroup(a, tokAddr, tp, right, 0)
+			for tp.typ != 0 && (tp.typ > 0xff || strings.IndexByte(">;,:", byte(tp.typ)) < 0) {
 				tp = tp.prev
 			}
 			right = tp
@@ -375,18 +452,18 @@ func tokParse(s []byte, limit int) *tok {
 			continue
 		case tp.typ == tokAtom || tp.typ == tokQString || tp.typ == tokDomLit:
 			if state&doWord == 0 {
-				right = tokGroup(tokAddr, tp, right, ',').next
+				right = tokGroup(a, tokAddr, tp, right, ',').next
 			}
 			state &^= doWord
 		case tp.typ == ',':
-			right = tokGroup(tokAddr, tp, right, 0)
+			right = tokGroup(a, tokAddr, tp, right, 0)
 			state |= doWord
 		default:
 			state |= doWord
 		}
 		tp = tp.prev
 	}
-	tokGroup(tokAddr, tp, right, 0)
+	tokGroup(a, tokAddr, tp, right, 0)
 
 	var result *tok
 	if head.next != tail {
@@ -448,9 +525,11 @@ func internalize(dst []byte, tree *tok, flags int) []byte {
 // address when a header is re-serialized.
 const maxNonAddrLength = 250
 
-// externalize renders a token list in external (quoted) form. warn receives
-// the warning Postfix logs when it strips excess non-address text.
-func externalize(dst []byte, tree *tok, flags int, warn func(string)) []byte {
+// externalize renders a token list in external (quoted) form, appending it
+// to dst. warn receives the warning Postfix logs when it strips excess
+// non-address text. The arena lends a scratch buffer; dst must not be
+// that buffer.
+func externalize(a *tokArena, dst []byte, tree *tok, flags int, warn func(string)) []byte {
 	var (
 		start   int
 		addr    *tok
@@ -466,8 +545,8 @@ func externalize(dst []byte, tree *tok, flags int, warn func(string)) []byte {
 			dst = dst[:start]
 			dst = append(dst, '<')
 			if addr.head != nil {
-				tmp := internalize(nil, addr.head, strNone)
-				dst = quote822Local(dst, tmp, quoteFlag8BitClean)
+				a.tmp = internalize(a.tmp[:0], addr.head, strNone)
+				dst = quote822Local(dst, a.tmp, quoteFlag8BitClean)
 			}
 			dst = append(dst, '>')
 		}
@@ -493,9 +572,9 @@ func externalize(dst []byte, tree *tok, flags int, warn func(string)) []byte {
 			continue
 		case tokAddr:
 			addr = tp
-			tmp := internalize(nil, tp.head, strNone)
+			a.tmp = internalize(a.tmp[:0], tp.head, strNone)
 			before := len(dst)
-			dst = quote822Local(dst, tmp, quoteFlag8BitClean)
+			dst = quote822Local(dst, a.tmp, quoteFlag8BitClean)
 			addrLen = len(dst) - before
 		case tokAtom, tokComment:
 			dst = append(dst, tp.s...)
@@ -530,7 +609,7 @@ func externalize(dst []byte, tree *tok, flags int, warn func(string)) []byte {
 
 func copyQuoted(dst, s []byte, quoteSet string) []byte {
 	for _, c := range cstr(s) {
-		if bytes.IndexByte([]byte(quoteSet), c) >= 0 {
+		if strings.IndexByte(quoteSet, c) >= 0 {
 			dst = append(dst, '\\')
 		}
 		dst = append(dst, c)
@@ -604,11 +683,11 @@ func quote822Local(dst, mbox []byte, flags int) []byte {
 	return append(dst, mbox[end:]...)
 }
 
-// unquote822Local undoes quote822Local: quotes and backslashes are removed
-// before the last unquoted '@'; a source route is kept as is.
-func unquote822Local(mbox []byte) []byte {
+// unquote822Local undoes quote822Local, appending to dst: quotes and
+// backslashes are removed before the last unquoted '@'; a source route is
+// kept as is.
+func unquote822Local(dst, mbox []byte) []byte {
 	mbox = cstr(mbox)
-	var dst []byte
 	start := 0
 	if len(mbox) > 0 && mbox[0] == '@' {
 		if c := bytes.IndexByte(mbox, ':'); c >= 0 {
@@ -638,9 +717,6 @@ func unquote822Local(mbox []byte) []byte {
 	}
 	if bareAtDst >= 0 {
 		dst = append(dst[:bareAtDst], mbox[bareAtSrc:]...)
-	}
-	if dst == nil {
-		dst = []byte{}
 	}
 	return dst
 }
