@@ -32,14 +32,56 @@ import (
 
 // Cleanup processing flags (cleanup_user.h), as sent in the "flags" attribute.
 const (
-	FlagFilter   = 1 << 1 // header/body checks
-	FlagBCCOK    = 1 << 4 // automatic BCC
-	FlagMapOK    = 1 << 5 // address mappings
-	FlagMilter   = 1 << 6 // milters
-	FlagAutoUTF8 = 1 << 9 // SMTPUTF8 autodetection
+	FlagBounce    = 1 << 0 // bounce bad messages
+	FlagFilter    = 1 << 1 // header/body checks
+	FlagHold      = 1 << 2 // put the message on hold
+	FlagDiscard   = 1 << 3 // discard the message
+	FlagBCCOK     = 1 << 4 // automatic BCC
+	FlagMapOK     = 1 << 5 // address mappings
+	FlagMilter    = 1 << 6 // milters
+	FlagSMTPReply = 1 << 7 // SMTP-style replies
+	FlagSMTPUTF8  = 1 << 8 // SMTPUTF8 requested
+	FlagAutoUTF8  = 1 << 9 // SMTPUTF8 autodetection
 	// FlagMaskExternal is what a network server such as qmqpd starts from.
 	FlagMaskExternal = FlagFilter | FlagBCCOK | FlagMapOK | FlagMilter
 )
+
+// flagNames are the names Postfix's verbose logging gives the flags, in
+// its order.
+var flagNames = [...]struct {
+	flag int
+	name string
+}{
+	{FlagBounce, "enable_bad_mail_bounce"},
+	{FlagFilter, "enable_header_body_filter"},
+	{FlagHold, "hold_message"},
+	{FlagDiscard, "discard_message"},
+	{FlagBCCOK, "enable_automatic_bcc"},
+	{FlagMapOK, "enable_address_mapping"},
+	{FlagMilter, "enable_milters"},
+	{FlagSMTPReply, "enable_smtp_reply"},
+	{FlagSMTPUTF8, "smtputf8_requested"},
+	{FlagAutoUTF8, "smtputf8_autodetect"},
+}
+
+// FlagsString names the flags as Postfix's verbose lines do ("none" for
+// 0, else the names separated by spaces); unknown bits are shown in hex.
+func FlagsString(flags int) string {
+	if flags == 0 {
+		return "none"
+	}
+	var names []string
+	for _, f := range flagNames {
+		if flags&f.flag != 0 {
+			names = append(names, f.name)
+			flags &^= f.flag
+		}
+	}
+	if flags != 0 {
+		names = append(names, fmt.Sprintf("0x%x", flags))
+	}
+	return strings.Join(names, " ")
+}
 
 // StatusWrite is cleanup's "queue file write error" status bit, which a
 // client reports when it cannot read cleanup's answer.

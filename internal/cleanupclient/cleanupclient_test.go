@@ -271,3 +271,16 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+func TestFlagsString(t *testing.T) {
+	for flags, want := range map[int]string{
+		0:                                      "none",
+		FlagMaskExternal:                       "enable_header_body_filter enable_automatic_bcc enable_address_mapping enable_milters",
+		FlagFilter | FlagAutoUTF8 | FlagBounce: "enable_bad_mail_bounce enable_header_body_filter smtputf8_autodetect",
+		1 << 12:                                "0x1000",
+	} {
+		if got := FlagsString(flags); got != want {
+			t.Errorf("FlagsString(%#x) = %q, want %q", flags, got, want)
+		}
+	}
+}

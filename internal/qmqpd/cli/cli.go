@@ -55,6 +55,11 @@ type grammar struct {
 // longWithValue lists our long options that take a separate value.
 var longWithValue = map[string]bool{"listen": true, "config": true, "ready-file": true, "max-connections": true, "shutdown-timeout": true}
 
+// syslogSocketEnv names the syslog socket instead of /dev/log. It exists
+// for tests only (they check the datagrams the binary sends without
+// touching the machine's syslog); it is not a documented option.
+const syslogSocketEnv = "QMQPD_TEST_SYSLOG_SOCKET"
+
 // Env is what Main needs from the process; tests substitute parts.
 type Env struct {
 	Args   []string // os.Args
@@ -83,6 +88,7 @@ type daemon struct {
 	logOpts  maillog.Options
 	cfg      *maincf.Config
 	tag      string
+	verbose  int // Postfix's msg_verbose: $MAIL_VERBOSE and -v
 }
 
 // Main runs qmqpd and returns the exit status.
@@ -93,8 +99,16 @@ func Main(env Env) int {
 	}
 	d.tag = "postfix/" + d.procName
 	err := d.run()
-	if err != nil && err != errLogged {
+	if err != nil {
 		d.fatal(err.Error())
+	}
+	if err != nil && !d.isStandalone() {
+		// Like Postfix's msg_fatal: pause before exiting, so that a
+		// persistent problem (cleanup unreachable, a broken main.cf) does
+		// not make master(8) restart the service in a tight loop. The
+		// standalone server exits at once: its supervisor (systemd's
+		// RestartSec) paces restarts.
+		time.Sleep(fatalPause)
 	}
 	if d.log != nil {
 		d.log.Close()
@@ -103,6 +117,28 @@ func Main(env Env) int {
 		return 1
 	}
 	return 0
+}
+
+// fatalPause is how long a fatal error waits before the process exits
+// (master and -S modes), as in Postfix.
+const fatalPause = time.Second
+
+// isStandalone tells from the raw command line and environment whether
+// this is the standalone server (--listen, or sockets from systemd), also
+// when the command line could not be parsed.
+func (d *daemon) isStandalone() bool {
+	if d.env.Getenv("LISTEN_FDS") != "" {
+		return true
+	}
+	for _, a := range d.env.Args[min(1, len(d.env.Args)):] {
+		if a == "--" {
+			break
+		}
+		if a == "--listen" || strings.HasPrefix(a, "--listen=") {
+			return true
+		}
+	}
+	return false
 }
 
 // fatal reports a fatal error: to the mail log, and to stderr (unless -V
@@ -155,6 +191,11 @@ func (d *daemon) run() error {
 		return err
 	}
 	g := &d.g
+	d.verbose = g.Verbose
+	if _, ok := d.env.Lookup(verboseEnv); ok {
+		d.verbose++
+		d.logStarted()
+	}
 	if g.Chroot && len(g.Args) > 0 {
 		// "qmqpd -c DIR" as for postconf(1): for daemons -c is chroot.
 		if fi, err := os.Stat(g.Args[0]); err == nil && fi.IsDir() {
@@ -221,6 +262,7 @@ func (d *daemon) logOptions(underMaster bool) (maillog.Options, error) {
 	if d.g.Stderr {
 		opts.Stderr = d.env.Stderr
 	}
+	opts.SyslogSocket = d.env.Getenv(syslogSocketEnv)
 	if b, err := d.cfg.Bool("smtputf8_enable"); err == nil {
 		opts.UTF8 = b
 	}
@@ -292,6 +334,14 @@ func (d *daemon) queuer(underMaster bool, queueDir string) (qmqpd.Queuer, error)
 }
 
 func (d *daemon) queuerFor(cfg *maincf.Config, underMaster bool, queueDir string) (qmqpd.Queuer, error) {
+	q, err := d.baseQueuer(cfg, underMaster, queueDir)
+	if err != nil {
+		return nil, err
+	}
+	return d.withVerbose(cfg, q), nil
+}
+
+func (d *daemon) baseQueuer(cfg *maincf.Config, underMaster bool, queueDir string) (qmqpd.Queuer, error) {
 	mode, err := qmqpd.CleanupMode(cfg, underMaster)
 	if err != nil {
 		return nil, err
@@ -308,7 +358,11 @@ func (d *daemon) queuerFor(cfg *maincf.Config, underMaster bool, queueDir string
 		}
 		return qmqpd.ServiceQueuer{Client: &cleanupclient.Client{
 			Path:    filepath.Join(queueDir, "public", name),
+			Name:    "public/" + name,
 			Timeout: ipc,
+			Verbose: d.verbose,
+			Info:    func(s string) { d.logger().Log(maillog.Info, s) },
+			Warn:    func(s string) { d.logger().Log(maillog.Warning, s) },
 		}}, nil
 	}
 	return d.newBuiltinQueuer(cfg, queueDir, !underMaster)
@@ -324,8 +378,7 @@ func (d *daemon) runMaster(service string) error {
 	if err != nil {
 		return err
 	}
-	genText, genSet := d.env.Lookup("GENERATION")
-	gen, err := daemonopts.Generation(genText, genSet)
+	gen, err := d.generation()
 	if err != nil {
 		return err
 	}
@@ -372,6 +425,7 @@ func (d *daemon) runMaster(service string) error {
 	if len(g.Args) > 0 {
 		return fmt.Errorf("unexpected command-line argument: %s", g.Args[0])
 	}
+	d.logTranspMask()
 	q, err := d.queuer(true, "")
 	if err != nil {
 		return err
@@ -387,7 +441,7 @@ func (d *daemon) runMaster(service string) error {
 	srv := qmqpd.NewServer(scfg, q, currentLog{d})
 	srv.SpoolDir = spoolDir("")
 	master.CloseOnExecInherited()
-	_, err = master.Run(master.Config{
+	reason, err := master.Run(master.Config{
 		ListenFDs:  listenFDs,
 		Transport:  string(transport),
 		StatusFD:   master.StatusFD,
@@ -397,23 +451,27 @@ func (d *daemon) runMaster(service string) error {
 		MaxIdle:    maxIdle,
 		// A session's fatal error (e.g. cleanup unreachable, wrong
 		// privileges) ends the process at once, as in Postfix.
-		Accepted: srv.ServeConn,
-		Errorf:   func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
+		Accepted: func(c net.Conn) error {
+			d.verboseInfo("connection established")
+			d.verboseInfo("master_notify: status %d", master.Taken)
+			if err := srv.ServeConn(c); err != nil {
+				return err
+			}
+			// master.Run tells master(8) right after this returns.
+			d.verboseInfo("master_notify: status %d", master.Avail)
+			d.verboseInfo("connection closed")
+			return nil
+		},
+		Errorf: func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
 	})
-	var fe *qmqpd.FatalError
-	if errors.As(err, &fe) {
-		// Like Postfix's msg_fatal: pause before exiting, so that a
-		// persistent problem (cleanup unreachable) does not make master(8)
-		// restart the service in a tight loop.
-		d.fatal(err.Error())
-		time.Sleep(time.Second)
-		return errLogged
+	if err == nil {
+		switch reason {
+		case master.IdleTimeout, master.MasterGone:
+			d.verboseInfo("%s", reason)
+		}
 	}
 	return err
 }
-
-// errLogged is returned when the fatal error has already been reported.
-var errLogged = errors.New("fatal error already reported")
 
 // confine applies -c and -u to the standalone server: it creates the queue
 // directories (owned by mail_owner with -u), enters the queue directory,
@@ -483,8 +541,25 @@ func dropPrivileges(uid, gid int) error {
 	return nil
 }
 
+// generation reads $GENERATION, as Postfix's skeleton does in master and -S
+// modes.
+func (d *daemon) generation() (uint32, error) {
+	genText, genSet := d.env.Lookup("GENERATION")
+	gen, err := daemonopts.Generation(genText, genSet)
+	if err != nil {
+		return 0, err
+	}
+	if genSet {
+		d.verboseInfo("process generation: %s (%o)", genText, gen)
+	}
+	return gen, nil
+}
+
 // runStdio serves one client on stdin/stdout (-S).
 func (d *daemon) runStdio() error {
+	if _, err := d.generation(); err != nil {
+		return err
+	}
 	queueDir, err := d.cfg.Get("queue_directory")
 	if err != nil {
 		return err
@@ -504,6 +579,7 @@ func (d *daemon) runStdio() error {
 			return err
 		}
 	}
+	d.logTranspMask()
 	q, err := d.queuer(false, queueDir)
 	if err != nil {
 		return err
@@ -562,6 +638,7 @@ func (d *daemon) runStandalone() error {
 			return err
 		}
 	}
+	d.logTranspMask()
 	q, err := d.queuer(false, queueDir)
 	if err != nil {
 		closeAll()
@@ -576,6 +653,9 @@ func (d *daemon) runStandalone() error {
 
 	served := make(chan error, len(listeners))
 	for _, l := range listeners {
+		if d.verbose > 0 {
+			l = verboseListener{Listener: l, d: d}
+		}
 		go func() { served <- srv.Serve(l) }()
 	}
 	d.log.Infof("daemon started -- configuration %s, listening on %s", d.cfg.Dir(), strings.Join(addrs, " "))
