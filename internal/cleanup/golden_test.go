@@ -203,7 +203,7 @@ func TestGoldenGenerate(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +279,39 @@ type goldenResult struct {
 // ID, times and client port real Postfix used.
 func replayGolden(t *testing.T, c goldenCase) goldenResult {
 	t.Helper()
+	g := prepareGolden(t, c)
+	// The real instance has no qmgr, so its cleanup cannot wake it.
+	store := &memStore{id: g.qid, created: g.created, wakeErr: errNoQmgr}
+	status, reason, got, gotLog := runCleanup(t, g.s, store, g.now, g.records)
+	return g.result(status, reason, got, gotLog)
+}
+
+// errNoQmgr is what waking the golden instance's absent qmgr gave.
+var errNoQmgr = errors.New("unable to look up public/qmgr: No such file or directory")
+
+// goldenRun is one golden case ready to replay: what Postfix did, and the
+// records, settings, queue ID and times to give this package.
+type goldenRun struct {
+	wantReply, wantQF []byte
+	wantLog           []string
+	s                 *Settings
+	records           []rec
+	qid               string
+	created, now      time.Time
+}
+
+// result pairs what Postfix did with what this package did.
+func (g goldenRun) result(status int, reason string, got []byte, gotLog []string) goldenResult {
+	code, text := Reply(status, reason, g.qid)
+	return goldenResult{
+		wantReply: g.wantReply, wantQF: g.wantQF, wantLog: g.wantLog,
+		gotReply: fmt.Sprintf("%d:%c%s,", len(text)+1, code, text), got: got, gotLog: gotLog,
+	}
+}
+
+// prepareGolden reads one golden case and prepares its replay.
+func prepareGolden(t testing.TB, c goldenCase) goldenRun {
+	t.Helper()
 	base := filepath.Join(goldenDir, c.name)
 	wantReply, err := os.ReadFile(base + ".reply")
 	if err != nil {
@@ -344,14 +377,7 @@ func replayGolden(t *testing.T, c goldenCase) goldenResult {
 	if refusal != "" {
 		t.Fatalf("qmqpd refusal %q: not a cleanup case", refusal)
 	}
-	// The real instance has no qmgr, so its cleanup cannot wake it.
-	store := &memStore{id: qid, created: created, wakeErr: errors.New("unable to look up public/qmgr: No such file or directory")}
-	status, reason, got, gotLog := runCleanup(t, s, store, now, records)
-	code, text := Reply(status, reason, qid)
-	return goldenResult{
-		wantReply: wantReply, wantQF: wantQF, wantLog: wantLog,
-		gotReply: fmt.Sprintf("%d:%c%s,", len(text)+1, code, text), got: got, gotLog: gotLog,
-	}
+	return goldenRun{wantReply: wantReply, wantQF: wantQF, wantLog: wantLog, s: s, records: records, qid: qid, created: created, now: now}
 }
 
 func postfixtestValue(cf map[string]string, name string) string {
