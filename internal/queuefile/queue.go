@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -95,6 +96,13 @@ type Queue struct {
 	// with concurrent commits (see Syncer). nil = each Commit fsyncs its
 	// own file, as Postfix's cleanup does.
 	Syncer *Syncer
+
+	// noLink is set once creating a file with O_TMPFILE and linking it
+	// under its queue ID failed for a reason other than a name clash: the
+	// queue then always takes the temporary name and rename(2) way.
+	noLink atomic.Bool
+	// linkHow remembers which linkat(2) form works (see link).
+	linkHow atomic.Int32
 }
 
 // Modes of a queue file while it is written and once it is ready. qmgr
@@ -158,11 +166,23 @@ const (
 	stateDone
 )
 
-// Create makes a new queue file: it creates "<usec>.<pid>" in the queue's
-// directory, reads its inode number, and renames it to the queue ID (made
-// from now, or from the clock when now is zero), creating hashed
+// Create makes a new queue file under its queue ID (made from now, or from
+// the clock when now is zero) in the queue's directory, creating hashed
 // subdirectories as needed. The file is mode 0600 and chowned to q.Owner.
+//
+// Postfix creates "<usec>.<pid>", reads its inode number and renames it to
+// the queue ID. On the operating system's file system (FS nil) Create
+// first tries a cheaper way to the same result: an unnamed file
+// (O_TMPFILE), whose inode number gives the ID, linked under that name
+// (one directory update instead of three). Where that is not possible
+// (file system, kernel, privileges, no /proc inside a chroot) it falls
+// back to Postfix's way for good.
 func (q *Queue) Create(now time.Time) (*File, error) {
+	if q.FS == nil && !q.noLink.Load() {
+		if f, ok := q.createLinked(now); ok {
+			return f, nil
+		}
+	}
 	fsys := q.fs()
 	dir := filepath.Join(q.Dir, q.name())
 	pid := q.PID

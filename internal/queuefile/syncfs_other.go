@@ -5,6 +5,7 @@ package queuefile
 import (
 	"errors"
 	"os"
+	"time"
 )
 
 const syncfsSupported = false
@@ -14,3 +15,6 @@ func syncfs(*os.File) error { return errors.ErrUnsupported }
 func waitWriteback(*os.File) (bool, error) { return false, nil }
 
 func openTmpfile(string) (*os.File, error) { return nil, errors.ErrUnsupported }
+
+// createLinked is not available here: Create makes files Postfix's way.
+func (q *Queue) createLinked(time.Time) (*File, bool) { return nil, false }
