@@ -82,22 +82,11 @@ func isSpace(c byte) bool {
 // any address changed, the header is rebuilt from its tokens and re-folded.
 func (st *Stream) rewriteHeader(h *headerOpts, buf []byte) {
 	buf = cstr(buf)
-	a := &st.w.arena
-	a.reset()
-	tree := tokParse(a, buf[len(h.name)+1:], st.s.HeaderAddressTokenLimit)
-	changed := false
-	for tp := tree; tp != nil; tp = tp.next {
-		if tp.typ == tokAddr {
-			if st.rw.rewriteAddrNode(a, tp) {
-				changed = true
-			}
-		}
-	}
+	rebuilt, changed := st.rw.rewriteHeaderValue(&st.w.arena, st.w.header[:0], buf[:len(h.name)], buf[len(h.name)+1:],
+		st.s.HeaderAddressTokenLimit, func(text string) { st.c.logf(true, "%s", text) })
 	if changed {
-		nb := append(st.w.header[:0], buf[:len(h.name)]...)
-		nb = append(nb, ':', ' ')
-		buf = externalize(a, nb, tree, strLine|strTrnc, func(text string) { st.c.logf(true, "%s", text) })
-		st.w.header = buf
+		buf = rebuilt
+		st.w.header = rebuilt
 	}
 	if h.flags&hdrOptDrop != 0 {
 		return

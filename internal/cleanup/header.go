@@ -121,7 +121,7 @@ func (t headerTable) find(line []byte) *headerOpts {
 	if colon < 0 {
 		return nil
 	}
-	name := bytes.TrimRight(line[:colon], " \t\r\n\v\f")
+	name := trimSpaceRight(line[:colon])
 	var buf [64]byte
 	if len(name) > len(buf) {
 		return t[asciiLower(string(name))]

@@ -12,6 +12,10 @@ type Rewriter struct {
 	AppendDotDomain bool   // append_dot_mydomain
 	SwapBangPath    bool   // swap_bangpath: host!user -> user@host
 	PercentHack     bool   // allow_percent_hack: user%host -> user@host
+
+	// fullPath turns the shortcut for plain addresses off (for the
+	// tests that compare both).
+	fullPath bool
 }
 
 // External rewrites an address in external (quoted) form, as the rewrite
@@ -52,6 +56,9 @@ func (r *Rewriter) external(a *tokArena, dst, addr []byte) []byte {
 
 // internal is Internal appending to dst; it resets a.
 func (r *Rewriter) internal(a *tokArena, dst, addr []byte) []byte {
+	if addr = cstr(addr); r.keeps(addr) {
+		return append(dst, addr...)
+	}
 	a.reset()
 	a.src = quote822Local(a.src, addr, quoteFlagDefault)
 	a.dst = r.external(a, a.dst, a.src)
@@ -121,10 +128,99 @@ func (r *Rewriter) rewriteTree(a *tokArena, tree *tok) {
 	}
 }
 
+// rewriteHeaderValue rewrites the addresses in value, the text after a
+// header's colon (at most limit tokens of it). If any address changed, it
+// returns the header rebuilt from its tokens, name, ": " and the addresses
+// one per line, appended to dst, and true. warn receives warnings. It
+// resets a.
+func (r *Rewriter) rewriteHeaderValue(a *tokArena, dst, name, value []byte, limit int, warn func(string)) ([]byte, bool) {
+	a.reset()
+	tree := tokParse(a, value, limit)
+	changed := false
+	for tp := tree; tp != nil; tp = tp.next {
+		if tp.typ == tokAddr {
+			if r.rewriteAddrNode(a, tp) {
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return dst, false
+	}
+	dst = append(append(dst, name...), ':', ' ')
+	return externalize(a, dst, tree, strLine|strTrnc, warn), true
+}
+
+// keeps reports whether addr is a plain address that rewriting leaves as
+// it is, in both internal and external form, so that it needs no
+// tokenizing: local@domain, each side one or more atoms joined by single
+// dots, atoms made of printable ASCII other than the tokenizer's
+// operators (so no quoting, comments, literals, routes, '%' or '!'), and a
+// domain with a dot when append_dot_mydomain would act on it.
+func (r *Rewriter) keeps(addr []byte) bool {
+	if r.fullPath {
+		return false
+	}
+	at := bytes.IndexByte(addr, '@')
+	if at < 0 || !isDotAtom(addr[:at]) || !isDotAtom(addr[at+1:]) {
+		return false
+	}
+	if r.AppendDotDomain && r.Domain != "" && bytes.IndexByte(addr[at+1:], '.') < 0 {
+		return false
+	}
+	return true
+}
+
+// isDotAtom reports whether b is one or more atoms of printable ASCII
+// characters other than tokOpChars, joined by single dots.
+func isDotAtom(b []byte) bool {
+	if len(b) == 0 || b[0] == '.' || b[len(b)-1] == '.' {
+		return false
+	}
+	for i, c := range b {
+		if c == '.' {
+			if b[i-1] == '.' {
+				return false
+			}
+			continue
+		}
+		if c <= ' ' || c >= 0x7f || isTokOp(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// plainTokens reports whether the tokens from head are atoms, '.' and '@'
+// with no two atoms next to each other: then their external and internal
+// text is the same, the tokens' text back to back.
+func plainTokens(head *tok) bool {
+	prevAtom := false
+	for tp := head; tp != nil; tp = tp.next {
+		switch tp.typ {
+		case tokAtom:
+			if prevAtom {
+				return false
+			}
+			prevAtom = true
+		case '.', '@':
+			prevAtom = false
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // rewriteAddrNode rewrites one address group of a parsed header in place
 // and reports whether its text changed. The new tokens come from a.
 func (r *Rewriter) rewriteAddrNode(a *tokArena, node *tok) bool {
 	a.src = externalize(a, a.src[:0], node.head, strNone, nil)
+	if plainTokens(node.head) && r.keeps(a.src) {
+		// Unchanged; the tokens stay, and render as a rescan of the
+		// same text would.
+		return false
+	}
 	a.dst = r.external(a, a.dst[:0], a.src)
 	node.head, node.tail = tokScan(a, a.dst, 0)
 	return !bytes.Equal(cstr(a.src), a.dst)

@@ -344,8 +344,7 @@ func (st *Stream) envelope(typ byte, data []byte) {
 // space around the name and the value is ignored. name and value point
 // into s.
 func splitNameValue(s []byte) (name, value []byte, errText string) {
-	const space = " \t\r\n\v\f"
-	s = bytes.TrimLeft(s, space)
+	s = trimSpaceLeft(s)
 	eq := bytes.IndexByte(s, '=')
 	if len(s) == 0 || s[0] == '=' {
 		return nil, nil, "missing attribute name"
@@ -353,15 +352,79 @@ func splitNameValue(s []byte) (name, value []byte, errText string) {
 	if eq < 0 {
 		return nil, nil, "missing '=' after attribute name"
 	}
-	name = bytes.TrimRight(s[:eq], space)
-	if bytes.ContainsAny(name, space) {
-		return nil, nil, "missing '=' after attribute name"
+	name = trimSpaceRight(s[:eq])
+	for _, c := range name {
+		if isSpace(c) {
+			return nil, nil, "missing '=' after attribute name"
+		}
 	}
-	value = bytes.Trim(s[eq+1:], space)
+	value = trimSpaceRight(trimSpaceLeft(s[eq+1:]))
 	return name, value, ""
 }
 
+// trimSpaceLeft removes leading bytes for which isSpace holds.
+func trimSpaceLeft(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	return b
+}
+
+// trimSpaceRight removes trailing bytes for which isSpace holds.
+func trimSpaceRight(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// parseTime reads a time record, "seconds [microseconds]": the first two
+// fields as strings.Fields splits them, parsed by strconv.ParseInt (a bad
+// or missing second field is 0).
 func parseTime(b []byte) (sec, usec int64, ok bool) {
+	if sec, usec, ok := parseTimeDigits(b); ok {
+		return sec, usec, true
+	}
+	return parseTimeFields(b)
+}
+
+// parseTimeDigits is parseTime without allocating for the usual record:
+// ASCII only, with one or two fields of at most 18 digits each (so no
+// sign and no overflow) and, if there is a third field, ASCII white space
+// before it. It reports false for anything else.
+func parseTimeDigits(b []byte) (sec, usec int64, ok bool) {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return 0, 0, false
+		}
+	}
+	var fields [2]int64
+	n := 0
+	for i := 0; i < len(b) && n < 2; {
+		if isSpace(b[i]) {
+			i++
+			continue
+		}
+		start := i
+		var v int64
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			v = v*10 + int64(b[i]-'0')
+			i++
+		}
+		if i == start || i-start > 18 || (i < len(b) && !isSpace(b[i])) {
+			return 0, 0, false
+		}
+		fields[n] = v
+		n++
+	}
+	if n == 0 {
+		return 0, 0, false
+	}
+	return fields[0], fields[1], true
+}
+
+// parseTimeFields is parseTime for any input.
+func parseTimeFields(b []byte) (sec, usec int64, ok bool) {
 	f := strings.Fields(string(b))
 	if len(f) == 0 {
 		return 0, 0, false

@@ -80,14 +80,13 @@ const maxArenaChunks = 16
 // maxKeptBuffer bounds the capacity of a scratch buffer kept for reuse.
 const maxKeptBuffer = 64 << 10
 
-// reset takes back every token and all text handed out.
+// reset takes back every token and all text handed out. Tokens are
+// zeroed when handed out again; until then they point only into the
+// arena's own memory.
 func (a *tokArena) reset() {
 	if len(a.chunks) > maxArenaChunks {
 		clear(a.chunks[maxArenaChunks:])
 		a.chunks = a.chunks[:maxArenaChunks]
-	}
-	for _, c := range a.chunks[:min(len(a.chunks), (a.n+tokChunk-1)/tokChunk)] {
-		clear(c) // drop pointers into old text and tokens
 	}
 	a.n = 0
 	a.text = trimBuffer(a.text)
