@@ -58,6 +58,16 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 	return rd
 }
 
+// Reset makes r parse a new packet from src with the given limits, as a
+// Reader fresh from NewReader would, keeping its buffers (a server reuses
+// Readers across connections).
+func (r *Reader) Reset(src io.Reader, lim Limits) {
+	r.br.Reset(src)
+	buf := r.buf[:0]
+	*r = Reader{br: r.br, lim: lim, buf: buf}
+	r.content.r = r
+}
+
 // Where returns the stage the Reader is in, in qmqpd's words (for example
 // "receiving sender address"), for logging a failure that happened outside
 // the Reader, such as a write error while the content was being copied.

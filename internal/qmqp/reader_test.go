@@ -156,3 +156,47 @@ func TestStickyError(t *testing.T) {
 		t.Errorf("Where() = %q", r.Where())
 	}
 }
+
+// TestReaderReset: a Reader reset onto a new stream parses it as a new
+// Reader would, whatever state the previous packet left it in (finished,
+// failed half-way, or with bytes read ahead).
+func TestReaderReset(t *testing.T) {
+	good := "23:5:hello,3:a@b,4:c@de,,"
+	r := NewReader(strings.NewReader("30:5:hello,3:a"), Limits{MessageSize: 100, AddressSize: 100})
+	if err := r.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Message(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sender(); err == nil {
+		t.Fatal("truncated packet parsed")
+	}
+	for range 2 {
+		r.Reset(strings.NewReader(good+"trailing"), Limits{MessageSize: 100, AddressSize: 100})
+		if err := r.Header(); err != nil {
+			t.Fatal(err)
+		}
+		body, _, err := r.Message()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(body)
+		sender, err := r.Sender()
+		if err != nil || string(msg) != "hello" || sender != "a@b" {
+			t.Fatalf("after Reset: %q %q %v", msg, sender, err)
+		}
+		rcpt, more, err := r.NextRecipient()
+		if err != nil || !more || rcpt != "c@de" {
+			t.Fatalf("recipient %q %v %v", rcpt, more, err)
+		}
+		if _, more, err := r.NextRecipient(); err != nil || more {
+			t.Fatalf("end of recipients: %v %v", more, err)
+		}
+	}
+	r.Reset(strings.NewReader(good), Limits{MessageSize: 2, AddressSize: 100})
+	_ = r.Header()
+	if _, _, err := r.Message(); err == nil {
+		t.Error("the new, smaller message size limit was not applied")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -60,6 +61,21 @@ func splitStream(t *testing.T, msg []byte, limit int) []string {
 	}
 }
 
+// splitMem splits msg with the in-memory splitter a session uses for a
+// message held in memory.
+func splitMem(msg []byte, limit int) []string {
+	var lr lineReader
+	lr.resetBytes(msg, limit)
+	var out []string
+	for {
+		typ, line, ok, _ := lr.next()
+		if !ok {
+			return out
+		}
+		out = append(out, string(typ)+string(line))
+	}
+}
+
 func TestLineReader(t *testing.T) {
 	for _, c := range []struct {
 		msg   string
@@ -82,6 +98,9 @@ func TestLineReader(t *testing.T) {
 		if got := splitReference([]byte(c.msg), c.limit); !cmp.Equal(got, c.want) {
 			t.Errorf("reference %q limit %d: %q, want %q", c.msg, c.limit, got, c.want)
 		}
+		if got := splitMem([]byte(c.msg), c.limit); !cmp.Equal(got, c.want) {
+			t.Errorf("in memory %q limit %d: %q, want %q", c.msg, c.limit, got, c.want)
+		}
 	}
 	rng := rand.New(rand.NewSource(1))
 	for i := 0; i < 2000; i++ {
@@ -95,6 +114,9 @@ func TestLineReader(t *testing.T) {
 		limit := 1 + rng.Intn(20)
 		if got, want := splitStream(t, msg, limit), splitReference(msg, limit); !cmp.Equal(got, want) {
 			t.Fatalf("%q limit %d:\n%s", msg, limit, cmp.Diff(want, got))
+		}
+		if got, want := splitMem(msg, limit), splitReference(msg, limit); !cmp.Equal(got, want) {
+			t.Fatalf("in memory %q limit %d:\n%s", msg, limit, cmp.Diff(want, got))
 		}
 	}
 }
@@ -150,5 +172,71 @@ func TestSpoolFailure(t *testing.T) {
 	}
 	if len(q.finished) != 0 || q.aborted != 1 {
 		t.Errorf("finished %d, aborted %d", len(q.finished), q.aborted)
+	}
+}
+
+// TestBufferReuse: one server serves messages of every kind one after the
+// other (small, spilled to a file, a bad packet, a different
+// line_length_limit), so each session runs on buffers an earlier one used;
+// every message's records equal those a fresh server makes.
+func TestBufferReuse(t *testing.T) {
+	msgs := []string{
+		"Subject: one\n\nshort body\n",
+		"Subject: big\n\n" + strings.Repeat("0123456789abcdef\n", 500) + strings.Repeat("z", 5000),
+		"Subject: two\n\n" + strings.Repeat("y", 3000) + "\nend",
+		"",
+		"Subject: three\n\nx\n",
+	}
+	ids := regexp.MustCompile(`ID[0-9A-F]+`)
+	send := func(srv *Server, msg string) string {
+		client, server := net.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- srv.ServeConn(server) }()
+		go io.WriteString(client, packet(msg, "s@x", "r@x"))
+		reply, _ := io.ReadAll(client)
+		client.Close()
+		<-done
+		return ids.ReplaceAllString(string(reply), "ID")
+	}
+	masked := func(recs []string) []string {
+		out := make([]string, len(recs))
+		for i, r := range recs {
+			out[i] = ids.ReplaceAllString(r, "ID")
+		}
+		return out
+	}
+	newServer := func(q Queuer, limit int) *Server {
+		cfg := testConfig()
+		cfg.LineLengthLimit = limit
+		srv := NewServer(cfg, q, &memLog{})
+		srv.Now = func() time.Time { return testArrival }
+		srv.SpoolMemory, srv.SpoolDir = 4096, t.TempDir()
+		return srv
+	}
+	shared := &memQueuer{}
+	reused := newServer(shared, 2048)
+	for i, msg := range append(msgs, msgs...) {
+		limit := 2048
+		if i >= len(msgs) {
+			limit = 7
+			cfg := *reused.Config()
+			cfg.LineLengthLimit = limit
+			reused.SetConfig(&cfg)
+		}
+		fresh := &memQueuer{}
+		wantReply := send(newServer(fresh, limit), msg)
+		before := len(shared.finished)
+		gotReply := send(reused, msg)
+		if gotReply != wantReply {
+			t.Errorf("message %d: reply %q, fresh server %q", i, gotReply, wantReply)
+		}
+		if len(fresh.finished) != len(shared.finished)-before {
+			t.Fatalf("message %d: queued %d, fresh server %d", i, len(shared.finished)-before, len(fresh.finished))
+		}
+		if len(fresh.finished) == 1 {
+			if d := cmp.Diff(masked(fresh.finished[0].records), masked(shared.finished[before].records)); d != "" {
+				t.Errorf("message %d: records differ (-fresh +reused):\n%s", i, d)
+			}
+		}
 	}
 }

@@ -53,6 +53,7 @@ type Server struct {
 
 	cfg    atomic.Pointer[Config]
 	queuer atomic.Pointer[queuerBox]
+	bufs   sync.Pool // *sessionBuffers kept between sessions
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -92,6 +93,20 @@ func (s *Server) spoolDir() string {
 		return os.TempDir()
 	}
 	return s.SpoolDir
+}
+
+// getBuffers returns a session's reusable buffers.
+func (s *Server) getBuffers() *sessionBuffers {
+	if b, ok := s.bufs.Get().(*sessionBuffers); ok {
+		return b
+	}
+	return &sessionBuffers{}
+}
+
+// putBuffers keeps b for a later session.
+func (s *Server) putBuffers(b *sessionBuffers) {
+	b.release()
+	s.bufs.Put(b)
 }
 
 // Config returns the current configuration.

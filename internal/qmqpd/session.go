@@ -54,6 +54,7 @@ type session struct {
 	haveRcpt     bool
 	rcptCount    int
 	spool        *queuefile.Spool // the message content, until it is written
+	bufs         *sessionBuffers  // reused buffers, nil until needed
 	fatal        *FatalError
 	replyPending []byte
 }
@@ -73,9 +74,14 @@ func (s *session) serve() *FatalError {
 			s.queued.Abort()
 			s.queued = nil
 		}
-		if s.spool != nil {
+		if s.spool != nil && s.bufs == nil {
 			s.spool.Close()
-			s.spool = nil
+		}
+		s.spool = nil
+		if s.bufs != nil {
+			// The spool is the buffers' own: release closes its file.
+			s.srv.putBuffers(s.bufs)
+			s.bufs = nil
 		}
 	}()
 	peer, err := lookupPeer(s.ctx, s.raw, s.cfg,
@@ -163,7 +169,8 @@ func (s *session) receive() {
 		s.put(queuefile.RecFilt, []byte(s.cfg.ContentFilter))
 	}
 
-	pr := qmqp.NewReader(s.conn, qmqp.Limits{MessageSize: s.cfg.MessageSizeLimit, AddressSize: s.cfg.LineLengthLimit})
+	s.bufs = s.srv.getBuffers()
+	pr := s.bufs.reader(s.conn, qmqp.Limits{MessageSize: s.cfg.MessageSizeLimit, AddressSize: s.cfg.LineLengthLimit})
 	s.where = qmqp.WhereHeader
 	if err := pr.Header(); err != nil {
 		s.ioFailure(err)
@@ -218,7 +225,7 @@ func (s *session) readContent(pr *qmqp.Reader) error {
 	if err != nil {
 		return err
 	}
-	s.spool = queuefile.NewSpool(s.srv.spoolDir(), s.srv.SpoolMemory)
+	s.spool = s.bufs.newSpool(s.srv.spoolDir(), s.srv.SpoolMemory)
 	s.spool.Grow(n)
 	rec := &readRecorder{r: body}
 	if _, err := s.spool.ReadFrom(rec); err != nil {
@@ -338,14 +345,12 @@ func (s *session) writeContent() {
 	for _, line := range ReceivedHeader(s.peer, s.cfg.Hostname, s.cfg.MailName, s.queueID, s.rcptCount, s.recipient, s.arrival) {
 		s.put(queuefile.RecNorm, []byte(line))
 	}
-	limit := s.cfg.LineLengthLimit
-	content, err := s.spool.Reader()
+	lines, err := s.bufs.lineReader(s.spool, s.cfg.LineLengthLimit)
 	if err != nil {
 		s.log(maillog.Warning, "%s: read the spooled message: %v", s.queueID, err)
 		s.err = qmqp.CleanupStatWrite
 		return
 	}
-	lines := newLineReader(content, limit)
 	first := true
 	for {
 		typ, line, ok, err := lines.next()
@@ -381,21 +386,49 @@ func (s *session) writeContent() {
 // record ends at a newline (type N, the newline dropped), after limit bytes
 // (type L), or at the end of the message (type L: the last line had no
 // newline). Memory use is one buffer of limit+1 bytes.
+//
+// A message held in memory is split where it lies (mem), without copying.
 type lineReader struct {
 	br    *bufio.Reader
+	mem   []byte // the rest of an in-memory message, when br is nil
 	limit int
 }
 
 func newLineReader(r io.Reader, limit int) *lineReader {
-	if limit < 1 {
-		limit = 1
+	l := &lineReader{}
+	l.reset(r, limit)
+	return l
+}
+
+// reset makes l read from r, reusing its buffer when it is large enough.
+func (l *lineReader) reset(r io.Reader, limit int) {
+	limit = max(limit, 1)
+	size := max(limit+1, 4096)
+	if l.br == nil || l.br.Size() < size {
+		l.br = bufio.NewReaderSize(r, size)
+	} else {
+		l.br.Reset(r)
 	}
-	return &lineReader{br: bufio.NewReaderSize(r, max(limit+1, 4096)), limit: limit}
+	l.mem, l.limit = nil, limit
+}
+
+// resetBytes makes l split b.
+func (l *lineReader) resetBytes(b []byte, limit int) {
+	if l.br != nil {
+		l.br.Reset(nil)
+	}
+	l.mem, l.limit = b, max(limit, 1)
+	if l.mem == nil {
+		l.mem = []byte{}
+	}
 }
 
 // next returns the next record; ok is false at the end of the message.
 // line is valid until the following call.
 func (l *lineReader) next() (typ byte, line []byte, ok bool, err error) {
+	if l.mem != nil {
+		return l.nextMem()
+	}
 	buf, perr := l.br.Peek(l.limit + 1)
 	if perr != nil && perr != io.EOF && perr != bufio.ErrBufferFull {
 		return 0, nil, false, perr
@@ -415,6 +448,22 @@ func (l *lineReader) next() (typ byte, line []byte, ok bool, err error) {
 	line = buf[:n:n]
 	_, _ = l.br.Discard(n)
 	return queuefile.RecCont, line, true, nil
+}
+
+// nextMem is next for an in-memory message: the same records, cut from
+// the same look-ahead of limit+1 bytes.
+func (l *lineReader) nextMem() (typ byte, line []byte, ok bool, err error) {
+	if len(l.mem) == 0 {
+		return 0, nil, false, nil
+	}
+	buf := l.mem[:min(len(l.mem), l.limit+1)]
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		l.mem = l.mem[i+1:]
+		return queuefile.RecNorm, buf[:i:i], true, nil
+	}
+	n := min(len(buf), l.limit)
+	l.mem = l.mem[n:]
+	return queuefile.RecCont, buf[:n:n], true, nil
 }
 
 // closeFile ends the record stream and lets cleanup finish the file.
@@ -485,4 +534,61 @@ func (s *session) replyEarly(r qmqp.Reply) {
 	if s.reply(false, r) {
 		_ = qmqp.Drain(s.conn, qmqp.Linger{})
 	}
+}
+
+// sessionBuffers are the buffers of one session that a Server keeps for
+// the next one: the packet reader, the spool's memory and the record
+// splitter's buffer.
+type sessionBuffers struct {
+	pr    *qmqp.Reader
+	spool *queuefile.Spool
+	lines lineReader
+}
+
+// reader returns the packet reader, reset to read conn.
+func (b *sessionBuffers) reader(conn io.Reader, lim qmqp.Limits) *qmqp.Reader {
+	if b.pr == nil {
+		b.pr = qmqp.NewReader(conn, lim)
+	} else {
+		b.pr.Reset(conn, lim)
+	}
+	return b.pr
+}
+
+// newSpool returns an empty Spool, with the memory of an earlier one when
+// there was one.
+func (b *sessionBuffers) newSpool(dir string, memLimit int) *queuefile.Spool {
+	if b.spool == nil {
+		b.spool = queuefile.NewSpool(dir, memLimit)
+	} else {
+		_ = b.spool.Reset(dir, memLimit)
+	}
+	return b.spool
+}
+
+// lineReader returns the record splitter over sp's message: in place when
+// the message is in memory, through a buffer otherwise.
+func (b *sessionBuffers) lineReader(sp *queuefile.Spool, limit int) (*lineReader, error) {
+	if mem, ok := sp.Bytes(); ok {
+		b.lines.resetBytes(mem, limit)
+		return &b.lines, nil
+	}
+	r, err := sp.Reader()
+	if err != nil {
+		return nil, err
+	}
+	b.lines.reset(r, limit)
+	return &b.lines, nil
+}
+
+// release drops every reference to the connection and the message, so
+// that a pooled sessionBuffers holds memory only.
+func (b *sessionBuffers) release() {
+	if b.pr != nil {
+		b.pr.Reset(nil, qmqp.Limits{})
+	}
+	if b.spool != nil {
+		_ = b.spool.Reset("", 0)
+	}
+	b.lines.resetBytes(nil, 1)
 }

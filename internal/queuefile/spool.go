@@ -48,6 +48,22 @@ func NewSpool(dir string, memLimit int) *Spool {
 	return &Spool{dir: dir, memLimit: memLimit}
 }
 
+// Reset empties s for a new message, as NewSpool(dir, memLimit) would make
+// it, but keeps its memory buffer for reuse when that is within memLimit. A
+// temporary file is closed. Reset also revives a closed Spool.
+func (s *Spool) Reset(dir string, memLimit int) error {
+	var err error
+	if s.f != nil {
+		err = s.f.Close()
+	}
+	fresh := NewSpool(dir, memLimit)
+	if cap(s.buf) <= fresh.memLimit {
+		fresh.buf = s.buf[:0]
+	}
+	*s = *fresh
+	return err
+}
+
 // NewSpool returns a Spool whose file, if it needs one, lives in the queue's
 // incoming directory (the same file system as the queue files, writable by
 // mail_owner).

@@ -136,3 +136,47 @@ func byteSize(n int) string {
 	}
 	return strconv.Itoa(n) + "B"
 }
+
+// TestSpoolReset: one Spool reused for messages in memory, spilled to a
+// file and in memory again gives back each message exactly, keeps its
+// memory buffer while it fits the limit, and leaves no file behind.
+func TestSpoolReset(t *testing.T) {
+	dir := t.TempDir()
+	sp := NewSpool(dir, 1000)
+	var lastBuf *byte
+	for i, size := range []int{500, 3000, 999, 200, 0, 1000} {
+		if i > 0 {
+			if err := sp.Reset(dir, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msg := bytes.Repeat([]byte{byte('a' + i)}, size)
+		sp.Grow(int64(size))
+		if _, err := sp.ReadFrom(iotest.HalfReader(bytes.NewReader(msg))); err != nil {
+			t.Fatal(err)
+		}
+		r, err := sp.Reader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		if !bytes.Equal(got, msg) || sp.Len() != int64(size) || sp.InMemory() != (size <= 1000) {
+			t.Fatalf("message %d (%d bytes): got %d bytes, Len %d, in memory %v", i, size, len(got), sp.Len(), sp.InMemory())
+		}
+		if b, ok := sp.Bytes(); ok && size == 999 {
+			lastBuf = &b[:1][0]
+		}
+		if b, ok := sp.Bytes(); ok && size == 200 && lastBuf != nil && &b[:1][0] != lastBuf {
+			t.Errorf("the memory buffer was not reused")
+		}
+	}
+	if err := sp.Reset(dir, 10); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := sp.Bytes(); cap(b) > 10 {
+		t.Errorf("kept a %d-byte buffer under a 10-byte limit", cap(b))
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("spool directory not empty: %v", ents)
+	}
+}
