@@ -86,7 +86,7 @@ func (q *Queue) createLinked(now time.Time) (*File, bool) {
 		case err == nil:
 			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h, newDirParents: made, dev: dev}
 			f.lw = &limitWriter{h: h}
-			f.w = NewWriter(f.lw)
+			f.w, f.wbufs = q.newWriter(f.lw)
 			return f, true
 		case errors.Is(err, syscall.EEXIST):
 			// A file of that name exists (restored from elsewhere): unlike

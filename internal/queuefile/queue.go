@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -103,6 +104,39 @@ type Queue struct {
 	noLink atomic.Bool
 	// linkHow remembers which linkat(2) form works (see link).
 	linkHow atomic.Int32
+	// writerBufs keeps the record buffers of finished files
+	// (*writerBuffers) for the next ones.
+	writerBufs sync.Pool
+}
+
+// writerBuffers are a record Writer's buffers, kept between files.
+type writerBuffers struct{ buf, fmt []byte }
+
+// errFileDone is the sticky error of a File's Writer once the file was
+// committed or aborted (its buffers went back to the Queue).
+var errFileDone = errors.New("queue file already committed or aborted")
+
+// newWriter returns a record Writer on dst with buffers of an earlier file
+// when there are some.
+func (q *Queue) newWriter(dst io.Writer) (*Writer, *writerBuffers) {
+	b, ok := q.writerBufs.Get().(*writerBuffers)
+	if !ok {
+		return NewWriter(dst), &writerBuffers{}
+	}
+	return &Writer{dst: dst, buf: b.buf[:0], fmt: b.fmt[:0]}, b
+}
+
+// releaseWriter takes the buffers back from f's Writer, which fails from
+// now on, and keeps them for another file.
+func (f *File) releaseWriter() {
+	b := f.wbufs
+	if b == nil {
+		return
+	}
+	f.wbufs = nil
+	b.buf, b.fmt = f.w.buf[:0], f.w.fmt[:0]
+	f.w.buf, f.w.fmt, f.w.dst, f.w.err = nil, nil, nil, errFileDone
+	f.q.writerBufs.Put(b)
 }
 
 // Modes of a queue file while it is written and once it is ready. qmgr
@@ -159,6 +193,8 @@ type File struct {
 	newDirParents []string
 	// dev is the device of the file system holding the file.
 	dev uint64
+	// wbufs holds w's buffers for the Queue to reuse (nil once released).
+	wbufs *writerBuffers
 }
 
 const (
@@ -245,7 +281,7 @@ func (q *Queue) Create(now time.Time) (*File, error) {
 		if err == nil {
 			f := &File{ID: id, Path: path, Created: t, Inode: inode, q: q, h: h, newDirParents: made, dev: dev}
 			f.lw = &limitWriter{h: h}
-			f.w = NewWriter(f.lw)
+			f.w, f.wbufs = q.newWriter(f.lw)
 			return f, nil
 		}
 		if tries >= maxRenameTries {
@@ -315,6 +351,7 @@ func (f *File) Commit() error {
 		return fmt.Errorf("%s: commit after close", f.ID)
 	}
 	f.state = stateDone
+	defer f.releaseWriter()
 	step, err := "write", f.w.Flush()
 	if err == nil {
 		step, err = "fchmod", f.h.Chmod(ModeReady)
@@ -344,6 +381,7 @@ func (f *File) Abort() error {
 		return nil
 	}
 	f.state = stateDone
+	f.releaseWriter()
 	cerr := f.h.Close()
 	if err := f.q.fs().Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: remove %s: %w", f.ID, f.Path, err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -397,5 +398,43 @@ func TestCreateRefusesSymlinkedQueueDir(t *testing.T) {
 	}
 	if got := onlyEntries(t, outside); len(got) != 0 {
 		t.Errorf("files written through the hash link: %v", got)
+	}
+}
+
+// TestWriterBuffersReused: files made one after another share record
+// buffers, and a Writer kept past Commit or Abort fails instead of writing
+// into buffers a later file now uses.
+func TestWriterBuffersReused(t *testing.T) {
+	q := newQueue(t)
+	var old *Writer
+	for i := range 4 {
+		f, err := q.Create(time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := f.Writer()
+		payload := strings.Repeat(string(rune('a'+i)), 5000+i)
+		_ = w.RecordString(RecNorm, payload)
+		_ = w.Recordf(RecTime, "%d", i)
+		if old != nil {
+			if err := old.RecordString(RecNorm, "stale"); !errors.Is(err, errFileDone) {
+				t.Errorf("writer of a finished file: %v", err)
+			}
+		}
+		old = w
+		if i == 2 {
+			if err := f.Abort(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(f.Path)
+		recs := readAll(t, b)
+		if len(recs) != 2 || string(recs[0].Data) != payload || string(recs[1].Data) != strconv.Itoa(i) {
+			t.Errorf("file %d: %d records", i, len(recs))
+		}
 	}
 }
