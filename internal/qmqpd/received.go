@@ -1,9 +1,10 @@
 package qmqpd
 
 import (
-	"fmt"
 	"strings"
 	"time"
+
+	"github.com/qmqpd-go/qmqpd/internal/cleanup"
 )
 
 // ReceivedHeader returns the three lines of the Received: header Postfix's
@@ -11,17 +12,50 @@ import (
 // exactly one was received (rcptCount counts recipients as sent, duplicates
 // included).
 func ReceivedHeader(p Peer, hostname, mailName, queueID string, rcptCount int, firstRcpt string, arrival time.Time) []string {
-	lines := []string{fmt.Sprintf("Received: from %s (%s [%s])", p.Name, p.Name, p.RFCAddr)}
-	if rcptCount == 1 {
-		lines = append(lines,
-			fmt.Sprintf("\tby %s (%s) with QMQP id %s", hostname, mailName, queueID),
-			fmt.Sprintf("\tfor <%s>; %s", Quote822Local(cString(firstRcpt)), MailDate(arrival)))
-	} else {
-		lines = append(lines,
-			fmt.Sprintf("\tby %s (%s) with QMQP", hostname, mailName),
-			fmt.Sprintf("\tid %s; %s", queueID, MailDate(arrival)))
+	buf, ends := AppendReceivedHeader(nil, p, hostname, mailName, queueID, rcptCount, firstRcpt, arrival)
+	lines := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		lines[i] = string(buf[start:end])
+		start = end
 	}
 	return lines
+}
+
+// AppendReceivedHeader appends the lines of ReceivedHeader to dst, one
+// after the other without separators, and returns the result and the
+// offset in it where each line ends.
+func AppendReceivedHeader(dst []byte, p Peer, hostname, mailName, queueID string, rcptCount int, firstRcpt string, arrival time.Time) ([]byte, [3]int) {
+	var ends [3]int
+	dst = append(dst, "Received: from "...)
+	dst = append(dst, p.Name...)
+	dst = append(dst, " ("...)
+	dst = append(dst, p.Name...)
+	dst = append(dst, " ["...)
+	dst = append(dst, p.RFCAddr...)
+	dst = append(dst, "])"...)
+	ends[0] = len(dst)
+	dst = append(dst, "\tby "...)
+	dst = append(dst, hostname...)
+	dst = append(dst, " ("...)
+	dst = append(dst, mailName...)
+	if rcptCount == 1 {
+		dst = append(dst, ") with QMQP id "...)
+		dst = append(dst, queueID...)
+		ends[1] = len(dst)
+		dst = append(dst, "\tfor <"...)
+		dst = append(dst, Quote822Local(cString(firstRcpt))...)
+		dst = append(dst, ">; "...)
+	} else {
+		dst = append(dst, ") with QMQP"...)
+		ends[1] = len(dst)
+		dst = append(dst, "\tid "...)
+		dst = append(dst, queueID...)
+		dst = append(dst, "; "...)
+	}
+	dst = cleanup.AppendMailDate(dst, arrival, arrival.Location())
+	ends[2] = len(dst)
+	return dst, ends
 }
 
 // cString cuts s at its first NUL byte, as a C string would end there.
@@ -30,25 +64,6 @@ func cString(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// MailDate formats t like Postfix's mail_date(): "Tue, 24 Nov 2026
-// 14:32:52 +0000 (UTC)" in t's location, with the day of the month padded
-// by a space.
-func MailDate(t time.Time) string {
-	_, off := t.Zone()
-	mins := off / 60
-	// Postfix prints the hours with a sign and the minutes as an absolute
-	// value, so an offset between -1h and 0 comes out as "+00MM".
-	zone := t.Format("MST")
-	return fmt.Sprintf("%s %+03d%02d (%s)", t.Format("Mon, _2 Jan 2006 15:04:05"), mins/60, abs(mins)%60, zone)
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
 }
 
 // Quote822Local quotes the local part of an address when it is not an RFC

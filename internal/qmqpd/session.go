@@ -322,7 +322,7 @@ func verpDelimsOK(delims, filter string) bool {
 // writeAttributes sends the ten client attributes, in Postfix's order.
 func (s *session) writeAttributes() {
 	p := s.peer
-	for _, a := range [][2]string{
+	for _, a := range [...][2]string{
 		{"log_client_name", p.Name},
 		{"log_client_address", p.RFCAddr},
 		{"log_client_port", p.Port},
@@ -334,7 +334,9 @@ func (s *session) writeAttributes() {
 		{"client_address_type", strconv.Itoa(p.Family)},
 		{"protocol_name", "QMQP"},
 	} {
-		s.put(queuefile.RecAttr, []byte(a[0]+"="+a[1]))
+		b := append(append(append(s.bufs.scratch[:0], a[0]...), '='), a[1]...)
+		s.put(queuefile.RecAttr, b)
+		s.bufs.scratch = b
 	}
 }
 
@@ -342,9 +344,13 @@ func (s *session) writeAttributes() {
 // message split into records at newlines or line_length_limit.
 func (s *session) writeContent() {
 	s.put(queuefile.RecMesg, nil)
-	for _, line := range ReceivedHeader(s.peer, s.cfg.Hostname, s.cfg.MailName, s.queueID, s.rcptCount, s.recipient, s.arrival) {
-		s.put(queuefile.RecNorm, []byte(line))
+	hdr, ends := AppendReceivedHeader(s.bufs.scratch[:0], s.peer, s.cfg.Hostname, s.cfg.MailName, s.queueID, s.rcptCount, s.recipient, s.arrival)
+	start := 0
+	for _, end := range ends {
+		s.put(queuefile.RecNorm, hdr[start:end])
+		start = end
 	}
+	s.bufs.scratch = hdr
 	lines, err := s.bufs.lineReader(s.spool, s.cfg.LineLengthLimit)
 	if err != nil {
 		s.log(maillog.Warning, "%s: read the spooled message: %v", s.queueID, err)
@@ -540,9 +546,10 @@ func (s *session) replyEarly(r qmqp.Reply) {
 // the next one: the packet reader, the spool's memory and the record
 // splitter's buffer.
 type sessionBuffers struct {
-	pr    *qmqp.Reader
-	spool *queuefile.Spool
-	lines lineReader
+	pr      *qmqp.Reader
+	spool   *queuefile.Spool
+	lines   lineReader
+	scratch []byte // records built by the session (attributes, Received:)
 }
 
 // reader returns the packet reader, reset to read conn.

@@ -474,19 +474,3 @@ func TestQuote822Local(t *testing.T) {
 		}
 	}
 }
-
-func TestMailDate(t *testing.T) {
-	for _, tc := range []struct {
-		t    time.Time
-		want string
-	}{
-		{time.Date(2026, 11, 3, 4, 5, 6, 0, time.UTC), "Tue,  3 Nov 2026 04:05:06 +0000 (UTC)"},
-		{time.Date(2026, 11, 3, 4, 5, 6, 0, time.FixedZone("EST", -5*3600)), "Tue,  3 Nov 2026 04:05:06 -0500 (EST)"},
-		{time.Date(2026, 11, 3, 4, 5, 6, 0, time.FixedZone("X", -30*60)), "Tue,  3 Nov 2026 04:05:06 +0030 (X)"},
-		{time.Date(2026, 11, 3, 4, 5, 6, 0, time.FixedZone("IST", 330*60)), "Tue,  3 Nov 2026 04:05:06 +0530 (IST)"},
-	} {
-		if got := MailDate(tc.t); got != tc.want {
-			t.Errorf("MailDate = %q, want %q", got, tc.want)
-		}
-	}
-}
