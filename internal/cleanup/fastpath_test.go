@@ -39,6 +39,11 @@ func FuzzAddressFastPath(f *testing.F) {
 	f.Add("rcpt@example.com, Other Rcpt <Other.Rcpt@Example.NET>, x")
 	f.Add("<a b@c.d>, <ab@c.d> e, g: h@i.j;, k@l (comment)")
 	f.Add("a@b.c d@e.f, \"x\" <y@z.w>")
+	f.Add("  Name  Two <a@b.c>,\n\t<d@e.f> , g@h.i  ")
+	f.Add("x@y.z, N <a@b.c>, <>, N <a>, N <a@b.c> t, a@b.c,, <a@b.c")
+	f.Add("a@b.c,")
+	f.Add("N.M <a@b.c>")
+	f.Add("a; <b@c.d>, \"<e@f.g>")
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, r := range rewriterVariants() {
 			full := r

@@ -134,6 +134,9 @@ func (r *Rewriter) rewriteTree(a *tokArena, tree *tok) {
 // one per line, appended to dst, and true. warn receives warnings. It
 // resets a.
 func (r *Rewriter) rewriteHeaderValue(a *tokArena, dst, name, value []byte, limit int, warn func(string)) ([]byte, bool) {
+	if r.headerKeeps(value, limit) {
+		return dst, false
+	}
 	a.reset()
 	tree := tokParse(a, value, limit)
 	changed := false
@@ -149,6 +152,52 @@ func (r *Rewriter) rewriteHeaderValue(a *tokArena, dst, name, value []byte, limi
 	}
 	dst = append(append(dst, name...), ':', ' ')
 	return externalize(a, dst, tree, strLine|strTrnc, warn), true
+}
+
+// headerKeeps reports whether rewriting leaves every address in a header
+// value unchanged, without tokenizing it: the value is a list of items
+// separated by commas, each a plain address (see keeps) or a phrase of
+// plain atoms followed by a plain address in angle brackets, with white
+// space (space, tab, CR, LF) around items and between words. The
+// tokenizer groups such a list into one address per item and leaves the
+// phrases alone. Values longer than limit bytes may hold more than limit
+// tokens and are not judged here.
+func (r *Rewriter) headerKeeps(value []byte, limit int) bool {
+	if r.fullPath || len(value) > limit {
+		return false
+	}
+	for {
+		item, rest, more := bytes.Cut(value, []byte{','})
+		item = trimSpaceTabCRLF(item)
+		if lt := bytes.IndexByte(item, '<'); lt >= 0 {
+			if item[len(item)-1] != '>' || !r.keeps(item[lt+1:len(item)-1]) {
+				return false
+			}
+			for _, c := range item[:lt] {
+				if !isSpaceTabCRLF(c) && (c <= ' ' || c >= 0x7f || isTokOp(c)) {
+					return false
+				}
+			}
+		} else if !r.keeps(item) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		value = rest
+	}
+}
+
+// trimSpaceTabCRLF removes the white space the tokenizer skips from both
+// ends of b.
+func trimSpaceTabCRLF(b []byte) []byte {
+	for len(b) > 0 && isSpaceTabCRLF(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpaceTabCRLF(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // keeps reports whether addr is a plain address that rewriting leaves as

@@ -452,7 +452,10 @@ func verpDelimsOK(d []byte, filter string) bool {
 func (st *Stream) setSender(raw []byte) {
 	clean := st.rw.internal(&st.w.arena, st.w.sender[:0], raw)
 	st.w.sender = clean
-	if len(clean) >= 14 && st.foldEqual(clean[:14], []byte("MAILER-DAEMON@")) {
+	// fold turns 14 bytes into 14 ASCII bytes only when they are ASCII
+	// (non-ASCII characters that lower-case to ASCII are longer than
+	// one byte), so the ASCII comparison decides the prefix test alone.
+	if len(clean) >= 14 && asciiEqualFold(clean[:14], "MAILER-DAEMON@") {
 		if canon := st.rw.Internal([]byte("MAILER-DAEMON")); st.foldEqual(clean, canon) {
 			clean = []byte{}
 		}
