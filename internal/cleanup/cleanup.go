@@ -22,7 +22,11 @@
 // The content is streamed: records are processed as they arrive and written
 // through a 4 KiB-buffered writer, so memory use per message is bounded by
 // header_size_limit plus line_length_limit plus the duplicate-recipient
-// filter (duplicate_filter_limit keys), whatever the message size.
+// filter (duplicate_filter_limit keys), whatever the message size. The
+// buffers, token storage and sets a message uses are kept by its Cleanup
+// (in a sync.Pool) when it ends and reused by later messages, so that a
+// small message costs only a couple of heap allocations; buffers that
+// grew beyond 64 KiB are not kept.
 //
 // Features of cleanup this package does not implement (lookup tables,
 // masquerading, automatic BCC, header/body checks, milters, ...) are never
