@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,6 +130,32 @@ type sink struct {
 	file     *fileWriter // maillog_file opened for appending (direct mode)
 	conn     net.Conn    // syslog or postlogd datagram socket
 	connPath string
+	line     []byte // datagram being built (under mu)
+	stamp    stamp  // the last time prefix formatted (under mu)
+}
+
+// stamp caches the "Mon DD HH:MM:SS" text of one second: a busy server
+// logs many lines per second.
+type stamp struct {
+	sec  int64
+	loc  *time.Location
+	text [len(time.Stamp)]byte
+}
+
+// appendStamp appends now as time.Stamp ("Jan _2 15:04:05") or, with
+// postlog true, as "Jan 02 15:04:05" (Postfix's postlog client pads the
+// day with a zero, syslog(3) with a space).
+func (st *stamp) appendStamp(dst []byte, now time.Time, postlog bool) []byte {
+	if sec := now.Unix(); sec != st.sec || now.Location() != st.loc || st.loc == nil {
+		now.AppendFormat(st.text[:0], time.Stamp)
+		st.sec, st.loc = sec, now.Location()
+	}
+	n := len(dst)
+	dst = append(dst, st.text[:]...)
+	if postlog && dst[n+4] == ' ' {
+		dst[n+4] = '0'
+	}
+	return dst
 }
 
 // WithTag returns a logger that writes to the same destinations, through
@@ -273,45 +300,65 @@ func (l *Logger) Log(level Level, text string) {
 	if len(text) > recordLimit {
 		text = text[:recordLimit]
 	}
-	body := text
-	if level != Info {
-		body = level.String() + ": " + text
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.opts.Stderr != nil {
+		body := text
+		if level != Info {
+			body = level.String() + ": " + text
+		}
 		fmt.Fprintf(l.opts.Stderr, "%s: %s\n", l.opts.Tag, body)
 	}
 	now := l.opts.Now()
 	switch {
 	case l.opts.MaillogFile == "":
-		l.sendSyslog(level, now, body)
+		l.line = l.appendSyslog(l.line[:0], level, now, text)
+		l.sendDatagram(l.syslogPath(), l.line)
 	case l.opts.PostlogSocket != "":
-		l.sendDatagram(l.opts.PostlogSocket, []byte(PostlogLine(now, l.opts.Hostname, l.opts.Tag, l.opts.Pid, body)))
+		l.line = l.appendPostlog(l.line[:0], level, now, text)
+		l.sendDatagram(l.opts.PostlogSocket, l.line)
 	case l.file != nil:
-		l.file.add(PostlogLine(now, l.opts.Hostname, l.opts.Tag, l.opts.Pid, body) + "\n")
+		l.file.mu.Lock()
+		l.file.buf = append(l.appendPostlog(l.file.buf, level, now, text), '\n')
+		l.file.mu.Unlock()
+		l.file.wakeUp()
 	}
 }
 
-// PostlogLine formats a line as Postfix's postlog client does: local time as
-// "Mon DD HH:MM:SS", the first label of the host name, "TAG[PID]: ", body.
-// There is no trailing newline.
-func PostlogLine(now time.Time, hostname, tag string, pid int, body string) string {
-	host := hostname
+// appendPostlog appends the PostlogLine of a level's text.
+func (l *Logger) appendPostlog(dst []byte, level Level, now time.Time, text string) []byte {
+	dst = l.stamp.appendStamp(dst, now, true)
+	dst = append(dst, ' ')
+	host := l.opts.Hostname
 	if i := strings.IndexByte(host, '.'); i >= 0 {
 		host = host[:i]
 	}
-	return fmt.Sprintf("%s %s %s[%d]: %s", now.Format("Jan 02 15:04:05"), host, tag, pid, body)
+	dst = append(dst, host...)
+	dst = append(dst, ' ')
+	return appendTagBody(dst, l.opts.Tag, l.opts.Pid, level, text)
 }
 
-// SyslogLine formats a datagram as glibc's syslog(3) sends it to the local
-// syslog daemon: "<PRI>Mon _D HH:MM:SS TAG[PID]: body".
-func SyslogLine(pri int, now time.Time, tag string, pid int, body string) string {
-	return fmt.Sprintf("<%d>%s %s[%d]: %s", pri, now.Format(time.Stamp), tag, pid, body)
+// appendSyslog appends the SyslogLine of a level's text.
+func (l *Logger) appendSyslog(dst []byte, level Level, now time.Time, text string) []byte {
+	dst = append(dst, '<')
+	dst = strconv.AppendInt(dst, int64(l.facility|level.syslogSeverity()), 10)
+	dst = append(dst, '>')
+	dst = l.stamp.appendStamp(dst, now, false)
+	dst = append(dst, ' ')
+	return appendTagBody(dst, l.opts.Tag, l.opts.Pid, level, text)
 }
 
-func (l *Logger) sendSyslog(level Level, now time.Time, body string) {
-	l.sendDatagram(l.syslogPath(), []byte(SyslogLine(l.facility|level.syslogSeverity(), now, l.opts.Tag, l.opts.Pid, body)))
+// appendTagBody appends "TAG[PID]: [level: ]text".
+func appendTagBody(dst []byte, tag string, pid int, level Level, text string) []byte {
+	dst = append(dst, tag...)
+	dst = append(dst, '[')
+	dst = strconv.AppendInt(dst, int64(pid), 10)
+	dst = append(dst, "]: "...)
+	if level != Info {
+		dst = append(dst, level.String()...)
+		dst = append(dst, ": "...)
+	}
+	return append(dst, text...)
 }
 
 // sendDatagram sends p to the unix datagram socket at path, connecting on
@@ -387,10 +434,8 @@ func newFileWriter(f *os.File) *fileWriter {
 	return w
 }
 
-func (w *fileWriter) add(line string) {
-	w.mu.Lock()
-	w.buf = append(w.buf, line...)
-	w.mu.Unlock()
+// wakeUp tells the writing goroutine that lines wait in buf.
+func (w *fileWriter) wakeUp() {
 	select {
 	case w.wake <- struct{}{}:
 	default:

@@ -234,3 +234,60 @@ func TestWithTag(t *testing.T) {
 		t.Errorf("file:\n%s\nwant:\n%s", b, want.String())
 	}
 }
+
+// TestTimeStampChanges: the time prefix, formatted once per second, follows
+// the clock across seconds, days with one and two digits and time zones,
+// in both the maillog_file form (day padded with 0) and the syslog form
+// (day padded with a space).
+func TestTimeStampChanges(t *testing.T) {
+	est := time.FixedZone("EST", -5*3600)
+	times := []time.Time{
+		time.Date(2026, 11, 4, 9, 5, 7, 100, time.UTC),
+		time.Date(2026, 11, 4, 9, 5, 7, 900, time.UTC),
+		time.Date(2026, 11, 4, 9, 5, 8, 0, time.UTC),
+		time.Date(2026, 11, 14, 23, 59, 59, 0, time.UTC),
+		time.Date(2026, 11, 14, 23, 59, 59, 0, est),
+		time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "log")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	i := 0
+	now := func() time.Time { return times[i] }
+	file := filepath.Join(dir, "maillog")
+	lf, err := New(Options{Tag: "postfix/qmqpd", Hostname: "mx.example.org", MaillogFile: file, MaillogPrefixes: []string{dir}, Pid: 3, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := New(Options{Tag: "postfix/qmqpd", SyslogSocket: sock, Pid: 3, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	var want []string
+	for i = range times {
+		lf.Infof("line %d", i)
+		ls.Warnf("line %d", i)
+		want = append(want, fmt.Sprintf("%s mx postfix/qmqpd[3]: line %d", times[i].Format("Jan 02 15:04:05"), i))
+		buf := make([]byte, 512)
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := pc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, w := string(buf[:n]), fmt.Sprintf("<20>%s postfix/qmqpd[3]: warning: line %d", times[i].Format(time.Stamp), i); got != w {
+			t.Errorf("syslog %q, want %q", got, w)
+		}
+	}
+	if err := lf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(file)
+	if got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("maillog_file:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
