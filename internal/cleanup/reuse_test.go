@@ -2,6 +2,8 @@ package cleanup
 
 import (
 	"bytes"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,4 +115,82 @@ func TestGoldenInterleaved(t *testing.T) {
 		sh.finish(t, goldenCases[i].name, gi, sti, fi, false)
 		sh.finish(t, goldenCases[j].name, gj, stj, fj, false)
 	}
+}
+
+// lockedStore is a memStore safe for concurrent use; every file gets the
+// same queue ID.
+type lockedStore struct {
+	mu sync.Mutex
+	m  memStore
+}
+
+func (l *lockedStore) Create(now time.Time) (QueueFile, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Create(now)
+}
+
+// TestConcurrentReuse runs the golden messages that use the default
+// settings from several goroutines through one Cleanup at once, each
+// several times, and checks every queue file against the one a fresh
+// Cleanup writes for the same message: messages that run side by side and
+// reuse each other's memory must not see each other. Run it with -race.
+func TestConcurrentReuse(t *testing.T) {
+	s := settingsFor(t, nil)
+	now := time.Unix(1795530772, 0)
+	type job struct {
+		name    string
+		records []rec
+		want    []byte
+	}
+	var jobs []job
+	for _, c := range goldenCases {
+		if c.cf != nil {
+			continue
+		}
+		records, refusal := qmqpdRecords(submission{msg: []byte(c.msg), sender: c.sender, rcpts: c.rcpts,
+			arrival: time.Unix(1795530772, 599664), port: "40000", lineLimit: s.LineLengthLimit,
+			hostname: s.MyHostname, queueID: "ABC123"}, s.VERPDelimiterFilter)
+		if refusal != "" {
+			continue
+		}
+		_, _, want, _ := runCleanup(t, s, &memStore{}, now, records)
+		jobs = append(jobs, job{c.name, records, want})
+	}
+	store := &lockedStore{}
+	c := &Cleanup{Settings: s, Store: store, Log: func(bool, string) {}, Now: func() time.Time { return now }}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for round := range 3 {
+				for k := range jobs {
+					j := jobs[(k+g*5+round)%len(jobs)]
+					st, err := c.Open(t.Context(), s.QMQPFlags())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					f := st.file.(*memFile)
+					for i, r := range j.records {
+						if err := st.Record(r.typ, r.data); err != nil {
+							t.Error(err)
+							return
+						}
+						if i%4 == 0 {
+							runtime.Gosched() // let the messages interleave
+						}
+					}
+					st.Finish()
+					var got []byte
+					if f.committed {
+						got = f.buf.Bytes()
+					}
+					if !bytes.Equal(got, j.want) {
+						t.Errorf("%s: queue file differs from a fresh Cleanup's:\n%s", j.name, cmp.Diff(dumpRecords(j.want), dumpRecords(got)))
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
