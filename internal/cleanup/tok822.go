@@ -88,6 +88,12 @@ func (a *tokArena) reset() {
 		clear(a.chunks[maxArenaChunks:])
 		a.chunks = a.chunks[:maxArenaChunks]
 	}
+	if cap(a.text) > maxKeptBuffer {
+		// The text is dropped below; stale tokens must not keep it.
+		for _, c := range a.chunks {
+			clear(c)
+		}
+	}
 	a.n = 0
 	a.text = trimBuffer(a.text)
 	a.in = trimBuffer(a.in)
