@@ -782,7 +782,7 @@ func (d *daemon) listeners() ([]net.Listener, error) {
 			if err != nil {
 				return fail(fmt.Errorf("socket activation: descriptor %d: %v", fd, err))
 			}
-			out = append(out, l)
+			out = append(out, inheritKeepAlive(l))
 		}
 		os.Unsetenv("LISTEN_FDS")
 		os.Unsetenv("LISTEN_PID")
