@@ -54,11 +54,18 @@ func FuzzAddressFastPath(f *testing.F) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%+v: internal(%q) = %q, full path %q", r, s, got, want)
 			}
-			var warnGot, warnWant []string
-			gotH, gotChanged := r.rewriteHeaderValue(&a, nil, []byte("To"), []byte(s), 10240, func(w string) { warnGot = append(warnGot, w) })
-			wantH, wantChanged := full.rewriteHeaderValue(&b, nil, []byte("To"), []byte(s), 10240, func(w string) { warnWant = append(warnWant, w) })
-			if gotChanged != wantChanged || !bytes.Equal(gotH, wantH) || strings.Join(warnGot, "\n") != strings.Join(warnWant, "\n") {
-				t.Fatalf("%+v: header %q: %v %q %q, full path %v %q %q", r, s, gotChanged, gotH, warnGot, wantChanged, wantH, warnWant)
+			// header_address_token_limit: the default, and limits that
+			// cut the value's tokens short.
+			for _, limit := range []int{10240, len(s), len(s) - 1, len(s) / 2, 3, 1} {
+				if limit < 1 {
+					continue
+				}
+				var warnGot, warnWant []string
+				gotH, gotChanged := r.rewriteHeaderValue(&a, nil, []byte("To"), []byte(s), limit, func(w string) { warnGot = append(warnGot, w) })
+				wantH, wantChanged := full.rewriteHeaderValue(&b, nil, []byte("To"), []byte(s), limit, func(w string) { warnWant = append(warnWant, w) })
+				if gotChanged != wantChanged || !bytes.Equal(gotH, wantH) || strings.Join(warnGot, "\n") != strings.Join(warnWant, "\n") {
+					t.Fatalf("%+v: header %q, limit %d: %v %q %q, full path %v %q %q", r, s, limit, gotChanged, gotH, warnGot, wantChanged, wantH, warnWant)
+				}
 			}
 		}
 	})
