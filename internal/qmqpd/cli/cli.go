@@ -77,18 +77,20 @@ func OSEnv() Env {
 
 // daemon is one run of the command.
 type daemon struct {
-	env      Env
-	procName string
-	g        grammar
-	updates  []string                       // -i, -m and -o as name=value, in order
-	queueDir string                         // the queue directory as the standalone server sees it
-	syncer   *queuefile.Syncer              // group commit for the built-in cleanup
-	log      *maillog.Logger                // the current logger (main goroutine)
-	logp     atomic.Pointer[maillog.Logger] // the same, for other goroutines
-	logOpts  maillog.Options
-	cfg      *maincf.Config
-	tag      string
-	verbose  int // Postfix's msg_verbose: $MAIL_VERBOSE and -v
+	env       Env
+	procName  string
+	g         grammar
+	updates   []string                       // -i, -m and -o as name=value, in order
+	queueDir  string                         // the queue directory as the standalone server sees it
+	queueConf string                         // its queue_directory value (standalone)
+	startDir  string                         // the working directory at start (standalone)
+	syncer    *queuefile.Syncer              // group commit for the built-in cleanup
+	log       *maillog.Logger                // the current logger (main goroutine)
+	logp      atomic.Pointer[maillog.Logger] // the same, for other goroutines
+	logOpts   maillog.Options
+	cfg       *maincf.Config
+	tag       string
+	verbose   int // Postfix's msg_verbose: $MAIL_VERBOSE and -v
 }
 
 // Main runs qmqpd and returns the exit status.
@@ -606,6 +608,10 @@ func (d *daemon) runStandalone() error {
 	if len(d.g.Args) > 0 {
 		return fmt.Errorf("unexpected command-line argument: %s", d.g.Args[0])
 	}
+	d.queueConf = queueDir
+	if d.startDir, err = os.Getwd(); err != nil {
+		return fmt.Errorf("getcwd: %s", errnoText(err))
+	}
 	// Bind first: the addresses may need privileges that -u gives up.
 	listeners, err := d.listeners()
 	if err != nil {
@@ -731,14 +737,26 @@ func (d *daemon) apply(srv *qmqpd.Server, cfg *maincf.Config) error {
 	if newLog != nil {
 		d.setLog(newLog, opts)
 	}
-	q, err := d.queuer(false, d.queueDir)
+	queueDir, queueConf, oldSyncer := d.queueDir, d.queueConf, d.syncer
+	if queueConf, err = cfg.Get("queue_directory"); err == nil && queueConf != d.queueConf {
+		queueDir, err = d.newQueueDir(queueConf)
+	}
+	var q qmqpd.Queuer
+	if err == nil {
+		q, err = d.queuer(false, queueDir)
+	}
 	if err != nil {
 		if newLog != nil {
 			d.setLog(oldLog, oldOpts)
 			newLog.Close()
 		}
 		d.cfg = oldCfg
+		d.syncer = oldSyncer
 		return err
+	}
+	if queueConf != d.queueConf {
+		d.log.Infof("queue_directory changed from %s to %s: new messages go to the new queue, messages in progress finish in the old one", d.queueConf, queueConf)
+		d.queueDir, d.queueConf = queueDir, queueConf
 	}
 	// Sessions in progress may still log through the old logger (their
 	// queuer holds it), so it is left open.
@@ -746,6 +764,24 @@ func (d *daemon) apply(srv *qmqpd.Server, cfg *maincf.Config) error {
 	srv.SetQueuer(q)
 	srv.SetConfig(scfg)
 	return nil
+}
+
+// newQueueDir prepares a reload that changes queue_directory to value: it
+// returns the path the standalone server uses from now on (a relative
+// value is taken from the directory qmqpd started in, as at start-up) and
+// forgets the old queue's group-commit syncer (the built-in cleanup makes
+// one for the new queue, and creates its directories, as at start-up).
+// Inside a chroot the new directory cannot be reached: that is an error.
+func (d *daemon) newQueueDir(value string) (string, error) {
+	if d.g.Chroot {
+		return "", fmt.Errorf("queue_directory changed from %s to %s: not possible inside the chroot (-c); restart qmqpd", d.queueConf, value)
+	}
+	dir := value
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(d.startDir, dir)
+	}
+	d.syncer = nil
+	return dir, nil
 }
 
 func listenerName(l net.Listener) string {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -730,4 +731,87 @@ func TestStdioSocket(t *testing.T) {
 	if want := fmt.Sprintf("postfix/qmqpd: connect from localhost[127.0.0.1]:%d\n", port); !strings.HasPrefix(stderr, want) {
 		t.Errorf("stderr %q, want it to start with %q", stderr, want)
 	}
+}
+
+// queueFiles lists the regular files below dir/incoming.
+func queueFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(filepath.Join(dir, "incoming"), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			names = append(names, d.Name())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestReloadQueueDirectory: SIGHUP with a new queue_directory switches new
+// clients to the new queue (created as at start-up) while a session in
+// progress finishes in the old one.
+func TestReloadQueueDirectory(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--listen", "127.0.0.1:0")
+	// A session in progress: connected, packet partly sent.
+	c, err := net.Dial("tcp", s.addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pkt := string(qmqp.AppendPacket(nil, []byte("Subject: x\n\nbody\n"), "sender@example.org", []string{"a@b.net"}))
+	if _, err := io.WriteString(c, pkt[:10]); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLog(": client=localhost[127.0.0.1]")
+
+	writeMainCF(t, s.dir, "queue_directory = spool2\n")
+	s.signal(syscall.SIGHUP)
+	s.waitLog("queue_directory changed from " + filepath.Join(s.dir, "spool") + " to spool2: new messages go to the new queue, messages in progress finish in the old one")
+	s.waitLog("reload -- configuration " + s.cfgDir)
+	if r := send(t, s.addrs[0], "x@example.net"); r.Code != 'K' {
+		t.Fatalf("after reload: %v", r)
+	}
+	// The session that began before the reload.
+	if _, err := io.WriteString(c, pkt[10:]); err != nil {
+		t.Fatal(err)
+	}
+	r, err := qmqp.ReadReply(c)
+	if err != nil || r.Code != 'K' {
+		t.Fatalf("session in progress: %v %v", r, err)
+	}
+	old, nu := queueFiles(t, filepath.Join(s.dir, "spool")), queueFiles(t, filepath.Join(s.dir, "spool2"))
+	if len(old) != 1 || !strings.Contains(r.Text, old[0]) {
+		t.Errorf("old queue %v, reply %q", old, r.Text)
+	}
+	if len(nu) != 1 {
+		t.Errorf("new queue %v", nu)
+	}
+	for sub, mode := range map[string]os.FileMode{"incoming": 0o700, "public": 0o710} {
+		fi, err := os.Stat(filepath.Join(s.dir, "spool2", sub))
+		if err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("spool2/%s: %v %v", sub, fi, err)
+		}
+	}
+	// A queue directory that cannot be made: the reload fails, the
+	// current queue stays.
+	if err := os.WriteFile(filepath.Join(s.dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeMainCF(t, s.dir, "queue_directory = file/spool3\n")
+	s.signal(syscall.SIGHUP)
+	s.waitLog("reload failed, keeping the old configuration: ")
+	if r := send(t, s.addrs[0], "x@example.net"); r.Code != 'K' {
+		t.Fatalf("after the failed reload: %v", r)
+	}
+	if nu := queueFiles(t, filepath.Join(s.dir, "spool2")); len(nu) != 2 {
+		t.Errorf("new queue after the failed reload: %v", nu)
+	}
+	s.signal(syscall.SIGTERM)
+	s.wait()
 }
