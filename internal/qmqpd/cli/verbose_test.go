@@ -15,7 +15,7 @@ import (
 // internals that our qmqpd does not reproduce (docs/compatibility.md lists
 // them): the start-up computation of mynetworks and of the match lists'
 // parent-domain style, and the match list trace of each lookup.
-var postfixLibraryLine = regexp.MustCompile(`^qmqpd: (name_mask: (ipv4|host)|inet_addr_local: .*|been_here: .*|mynetworks_core: .*|match_string: .*|match_hostname: .*|match_hostaddr: .*)$`)
+var postfixLibraryLine = regexp.MustCompile(`^qmqpd: (name_mask: (ipv4|host)|inet_addr_local: .*|been_here: .*|mynetworks_core: .*|match_string: .*|match_hostname: .*|match_hostaddr: .*|netstring_(get_length|get_data|put): .*)$`)
 
 // queueIDs masks queue IDs in log lines.
 var queueIDs = regexp.MustCompile(`\b[0-9A-F]{10,12}\b`)
@@ -23,10 +23,17 @@ var queueIDs = regexp.MustCompile(`\b[0-9A-F]{10,12}\b`)
 // logLine splits a maillog line: "Nov 24 14:32:53 host postfix/qmqpd[PID]: text".
 var logLine = regexp.MustCompile(`^\S+ +\S+ \S+ \S+ [^ ]*/(\w+)\[(\d+)\]: (.*)$`)
 
+// generation masks the process generation, which depends on how often
+// master(8) has started the service.
+var generation = regexp.MustCompile(`^qmqpd: process generation: \d+ \(\d+\)$`)
+
 // verboseLines sends one message to inst and returns the lines of the
-// qmqpd process that took it, once that process has exited on its idle
-// time-out, masked and without the library lines.
-func verboseLines(t *testing.T, inst *postfixtest.Instance) []string {
+// qmqpd process that took it, once that process has logged last, masked
+// and without the library lines. The lines of other connections served by
+// the same process (the instance's start-up probe) are left out: a
+// connection's lines run from a start line to an end line (as given), and
+// the last one with a queue file is the message's.
+func verboseLines(t *testing.T, inst *postfixtest.Instance, start, end, last string) []string {
 	t.Helper()
 	msg := postfixtest.Packet([]byte("Subject: hi\n\nbody\n"), "a@example.org", "b@example.net")
 	if reply := string(inst.SendQMQP(msg)); !strings.Contains(reply, ":KOk: queued as ") {
@@ -48,58 +55,119 @@ func verboseLines(t *testing.T, inst *postfixtest.Instance) []string {
 			if strings.Contains(text, ": client=") {
 				pid = m[2]
 			}
+			text = generation.ReplaceAllString(text, "qmqpd: process generation: G")
 			byPID[m[2]] = append(byPID[m[2]], queueIDs.ReplaceAllString(text, "QID"))
 		}
-		if out := byPID[pid]; pid != "" && out[len(out)-1] == "qmqpd: idle timeout -- exiting" {
-			return out
+		if lines := byPID[pid]; pid != "" && lines[len(lines)-1] == last {
+			// The process's own lines, and those of its last connection
+			// that opened a queue file (the probe comes first, and also
+			// opens one).
+			var out, conn, msg []string
+			at := -1
+			in := false
+			for _, l := range lines {
+				switch {
+				case l == start:
+					in, conn = true, []string{l}
+				case in:
+					conn = append(conn, l)
+					if l == end {
+						in = false
+						if strings.Contains(strings.Join(conn, "\n"), ": client=") {
+							msg, at = conn, len(out)
+						}
+					}
+				default:
+					out = append(out, l)
+				}
+			}
+			if at < 0 {
+				t.Fatalf("no connection with a queue file in:\n%s", strings.Join(lines, "\n"))
+			}
+			return append(append(out[:at:at], msg...), out[at:]...)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no idle time-out; log:\n%s", inst.Log())
+			t.Fatalf("no line %q; log:\n%s", last, inst.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// TestVerboseInterop runs Postfix's qmqpd and ours with -v under the real
+// TestVerboseInterop runs Postfix's qmqpd and ours under the real
 // master(8) (service cleanup mode), sends each one message, and compares
-// the verbose logs up to the idle time-out exit.
+// the verbose logs of the process that took it: with -v up to the idle
+// time-out exit.
 func TestVerboseInterop(t *testing.T) {
 	t.Parallel()
-	args := []string{"-v", "-o", "max_idle=1s", "-o", "receive_override_options=no_milters"}
-	mainCF := map[string]string{
-		// Lets master(8) start this test binary as qmqpd (see TestMain).
-		"import_environment": "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C " + runAsQmqpd + "=1",
-	}
-	var real, ours []string
-	t.Run("run", func(t *testing.T) {
-		t.Run("postfix", func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		mainCF map[string]string
+		start  string // the first line of a connection
+		end    string // its last line
+		last   string
+		want   []string // lines ours must have (the comparison alone passes if both log nothing)
+		absent []string // lines neither may have
+	}{
+		{
+			name:  "-v",
+			args:  []string{"-v", "-o", "max_idle=1s", "-o", "receive_override_options=no_milters"},
+			start: "qmqpd: connection established",
+			end:   "qmqpd: connection closed",
+			last:  "qmqpd: idle timeout -- exiting",
+			want:  []string{"qmqpd: connection established", "qmqpd: send attr flags = 50", "qmqpd: name_mask: no_milters"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			inst := postfixtest.StartWith(t, postfixtest.Options{MainCF: mainCF, QmqpdArgs: args})
-			real = verboseLines(t, inst)
-		})
-		t.Run("ours", func(t *testing.T) {
-			t.Parallel()
-			exe, err := os.Executable()
-			if err != nil {
-				t.Fatal(err)
+			mainCF := map[string]string{
+				// Lets master(8) start this test binary as qmqpd (see TestMain).
+				"import_environment": "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C " + runAsQmqpd + "=1",
 			}
-			inst := postfixtest.StartWith(t, postfixtest.Options{MainCF: mainCF, QmqpdArgs: args, QmqpdBinary: exe})
-			ours = verboseLines(t, inst)
+			for k, v := range tc.mainCF {
+				mainCF[k] = v
+			}
+			var real, ours []string
+			t.Run("run", func(t *testing.T) {
+				t.Run("postfix", func(t *testing.T) {
+					t.Parallel()
+					inst := postfixtest.StartWith(t, postfixtest.Options{MainCF: mainCF, QmqpdArgs: tc.args})
+					real = verboseLines(t, inst, tc.start, tc.end, tc.last)
+				})
+				t.Run("ours", func(t *testing.T) {
+					t.Parallel()
+					exe, err := os.Executable()
+					if err != nil {
+						t.Fatal(err)
+					}
+					inst := postfixtest.StartWith(t, postfixtest.Options{MainCF: mainCF, QmqpdArgs: tc.args, QmqpdBinary: exe})
+					ours = verboseLines(t, inst, tc.start, tc.end, tc.last)
+				})
+			})
+			if t.Failed() || real == nil {
+				return
+			}
+			if diff := cmp.Diff(real, ours); diff != "" {
+				t.Errorf("verbose log lines (-postfix +ours):\n%s", diff)
+			}
+			has := func(l string) bool {
+				for _, o := range ours {
+					if o == l {
+						return true
+					}
+				}
+				return false
+			}
+			for _, l := range tc.want {
+				if !has(l) {
+					t.Errorf("no line %q in\n%s", l, strings.Join(ours, "\n"))
+				}
+			}
+			for _, l := range tc.absent {
+				if has(l) {
+					t.Errorf("line %q in\n%s", l, strings.Join(ours, "\n"))
+				}
+			}
 		})
-	})
-	if t.Failed() || real == nil {
-		return
-	}
-	if diff := cmp.Diff(real, ours); diff != "" {
-		t.Errorf("verbose log lines (-postfix +ours):\n%s", diff)
-	}
-	for _, want := range []string{"qmqpd: connection established", "qmqpd: send attr flags = 50", "qmqpd: name_mask: no_milters"} {
-		found := false
-		for _, l := range ours {
-			found = found || l == want
-		}
-		if !found {
-			t.Errorf("no line %q in\n%s", want, strings.Join(ours, "\n"))
-		}
 	}
 }
