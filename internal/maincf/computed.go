@@ -15,6 +15,15 @@ type Host struct {
 	Hostname   func() (string, error)         // nil = os.Hostname
 	Interfaces func() ([]netip.Prefix, error) // nil = the machine's interface addresses with their prefix lengths
 	PID        func() int                     // nil = os.Getpid
+
+	// The account database, for CheckGlobals (nil = os/user): a login
+	// name's user and group IDs, a user ID's login name, a group name's
+	// ID and a group ID's name. A name or ID that does not exist is an
+	// error.
+	LookupUser  func(name string) (uid, gid int, err error)
+	UserName    func(uid int) (string, error)
+	LookupGroup func(name string) (gid int, err error)
+	GroupName   func(gid int) (string, error)
 }
 
 func (h Host) hostname() string {

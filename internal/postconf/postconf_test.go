@@ -69,36 +69,6 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestValidHostname(t *testing.T) {
-	long := strings.Repeat("a", 64)
-	for _, tc := range []struct {
-		name, warning string
-	}{
-		{"mail.example.org", ""},
-		{"under_score.example", ""},
-		{"", "valid_hostname: empty hostname"},
-		{"1234", "valid_hostname: numeric hostname: 1234"},
-		{"a..b", "valid_hostname: misplaced delimiter: a..b"},
-		{"a.", "valid_hostname: misplaced delimiter: a."},
-		{"-a.b", "valid_hostname: misplaced hyphen: -a.b"},
-		{"a-.b", "valid_hostname: misplaced hyphen: a-.b"},
-		{"a!b", "valid_hostname: invalid character 33(decimal): a!b"},
-		{long + ".com", "valid_hostname: hostname label too long: " + long + ".com"},
-		{strings.Repeat("a.", 128) + "b", "valid_hostname: bad length 257 for " + strings.Repeat("a.", 50) + "..."},
-	} {
-		var errb bytes.Buffer
-		p := &program{name: "postconf", stderr: &errb}
-		ok := p.validHostname(tc.name)
-		want := ""
-		if tc.warning != "" {
-			want = "postconf: warning: " + tc.warning + "\n"
-		}
-		if ok != (tc.warning == "") || errb.String() != want {
-			t.Errorf("validHostname(%q) = %v, %q; want %q", tc.name, ok, errb.String(), want)
-		}
-	}
-}
-
 func TestParseParamClass(t *testing.T) {
 	if c, err := parseParamClass("Builtin, user"); err != nil || c != flagBuiltin|flagUser {
 		t.Errorf("parseParamClass = %v, %v", c, err)

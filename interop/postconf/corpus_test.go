@@ -307,6 +307,10 @@ func generatedCases() []*corpusCase {
 		"myhostname = x\n",
 		"known_tcp_ports = a, smtp=25 x, =1, 25=1, ,x=y, smtp=26, a b=1, c==2, d=\n",
 		"known_tcp_ports = a=1,a=2, b = c = 3, b=4,,x=1=y\n",
+		"mynetworks = 127.0.0.0/8\ninet_interfaces = 192.0.2.1\n",
+		"inet_protocols =\nmynetworks_style = bogus\n",
+		"mail_name = $undefined_name\n",
+		"bounce_service_name = $mail_name\nmail_name = $$x\n",
 	} {
 		c := mk(fmt.Sprintf("gen-params-init-%02d", i), map[string][]byte{"main.cf": v(mainCF), "master.cf": nil}, "-m")
 		c.Groups = map[string]bool{}
