@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +170,43 @@ func TestVerboseInterop(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerboseStandalone: with -v the standalone server logs Postfix's
+// "connection established" and "connection closed" around each
+// connection's lines, and the verbose lines of the message.
+func TestVerboseStandalone(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "-v", "--listen", "127.0.0.1:0")
+	if r := send(t, s.addrs[0], "x@example.net"); r.Code != 'K' {
+		t.Fatalf("reply %v", r)
+	}
+	s.waitLog("connection closed")
+	s.signal(syscall.SIGTERM)
+	s.wait()
+	var got []string
+	for _, l := range strings.Split(s.log(), "\n") {
+		if m := logLine.FindStringSubmatch(l); m != nil && m[1] == "qmqpd" {
+			got = append(got, queueIDs.ReplaceAllString(m[3], "QID"))
+		}
+	}
+	want := []string{
+		"connection established",
+		"connect from localhost[127.0.0.1]",
+		"before input_transp_cleanup: cleanup flags = enable_header_body_filter enable_automatic_bcc enable_address_mapping enable_milters",
+		"after input_transp_cleanup: cleanup flags = enable_header_body_filter enable_automatic_bcc enable_address_mapping enable_milters",
+		"name_mask: sendmail",
+		"name_mask: verify",
+		"QID: client=localhost[127.0.0.1]",
+		"disconnect from localhost[127.0.0.1]",
+		"connection closed",
+	}
+	if len(got) < 2 || len(got) < len(want)+2 {
+		t.Fatalf("log:\n%s", strings.Join(got, "\n"))
+	}
+	// After "daemon started -- ..." and before "terminating on signal 15".
+	if diff := cmp.Diff(want, got[1:len(got)-1]); diff != "" {
+		t.Errorf("verbose lines (-want +got):\n%s", diff)
 	}
 }
