@@ -110,7 +110,8 @@ type Config struct {
 	ListenFDs []int
 	// Transport is the -t type: "inet" or "unix" (accept(2) on the
 	// listeners) or "pass" (each connection arrives as a descriptor sent
-	// over a UNIX-domain connection to the listener).
+	// over a UNIX-domain connection to the listener, followed by an
+	// attribute list; see PassTimeout). Empty means "inet".
 	Transport string
 	// StatusFD is the status channel (normally 5); -1 disables status
 	// updates and master-exit detection.
@@ -136,6 +137,9 @@ type Config struct {
 	Accepted func(net.Conn) error
 	// Errorf reports non-fatal problems (Postfix's "error: " lines).
 	Errorf func(format string, args ...any)
+	// Warnf reports Postfix's "warning: " lines (with -t pass: a passer
+	// that sends a malformed hand-over).
+	Warnf func(format string, args ...any)
 }
 
 // Reason tells why Run returned normally.
@@ -172,8 +176,15 @@ func Run(cfg Config) (Reason, error) {
 	if cfg.Errorf == nil {
 		cfg.Errorf = func(string, ...any) {}
 	}
-	if cfg.Transport == "pass" {
-		// Not implemented yet (being added): refuse as before.
+	if cfg.Warnf == nil {
+		cfg.Warnf = func(string, ...any) {}
+	}
+	var pass *passReceiver
+	switch cfg.Transport {
+	case "pass":
+		pass = newPassReceiver(cfg.Warnf)
+	case "", "inet", "unix":
+	default:
 		return 0, fmt.Errorf("unsupported transport type: %s", cfg.Transport)
 	}
 	useCount := 0
@@ -200,11 +211,25 @@ func Run(cfg Config) (Reason, error) {
 			unlock(cfg.Lock)
 			return IdleTimeout, nil
 		}
+		// The idle timer stops while a connection is being accepted; a
+		// failed accept restarts it with the time it had left.
+		idleLeft := time.Until(idleDeadline)
 		if cfg.PreAccept != nil && !cfg.PreAccept() {
 			unlock(cfg.Lock)
 			return PreAcceptStop, nil
 		}
-		nfd, _, aerr := syscall.Accept4(readyFD, syscall.SOCK_CLOEXEC)
+		// With -t pass the lock is held for the whole hand-over, as in
+		// Postfix.
+		var nfd int
+		var aerr error
+		if pass != nil {
+			var e syscall.Errno
+			if nfd, _, e = pass.accept(readyFD); nfd < 0 {
+				aerr = e
+			}
+		} else {
+			nfd, aerr = saneAccept(readyFD, cfg.Transport != "unix")
+		}
 		if cfg.Lock != nil {
 			if err := flock(cfg.Lock, syscall.LOCK_UN); err != nil {
 				if aerr == nil {
@@ -214,20 +239,35 @@ func Run(cfg Config) (Reason, error) {
 			}
 		}
 		if aerr != nil {
-			if aerr != syscall.EAGAIN && aerr != syscall.EWOULDBLOCK && aerr != syscall.EINTR {
-				cfg.Errorf("accept connection: %s", errText(aerr))
+			if aerr != syscall.EAGAIN {
+				text := errText(aerr)
+				if e, ok := aerr.(syscall.Errno); ok {
+					text = errnoText(e)
+				}
+				cfg.Errorf("accept connection: %s", text)
+			}
+			if cfg.MaxIdle > 0 {
+				idleDeadline = time.Now().Add(idleLeft)
 			}
 			continue
 		}
 		if cfg.StatusFD >= 0 {
 			_ = Notify(cfg.StatusFD, pid, cfg.Generation, Taken)
 		}
-		f := os.NewFile(uintptr(nfd), "client socket")
-		conn, err := net.FileConn(f)
-		f.Close()
+		var conn net.Conn
+		if pass != nil {
+			conn, err = passedConn(nfd)
+		} else {
+			f := os.NewFile(uintptr(nfd), "client socket")
+			conn, err = net.FileConn(f)
+			f.Close()
+		}
 		if err == nil {
 			if ferr := cfg.Accepted(conn); ferr != nil {
 				return 0, ferr
+			}
+			if pass != nil {
+				pass.served()
 			}
 		} else {
 			cfg.Errorf("accept connection: %s", errText(err))
