@@ -20,15 +20,20 @@ type settings struct {
 
 // loadConfig reads configDir/main.cf with the project's main.cf library, so
 // that syntax errors, expansion loops and bad values are fatal in Postfix's
-// words, as they are for the real postcat. Expansion warnings go to warn.
+// words, as they are for the real postcat, and so are problems with any of
+// the global parameters (maincf's CheckGlobals). Warnings go to warn.
 func loadConfig(configDir string, env func(string) string, warn func(string)) (settings, error) {
 	c, err := maincf.Load(maincf.Options{ConfigDir: configDir, Getenv: env, Warn: warn, ProcessName: progName})
 	if err != nil {
 		return settings{}, fatalf("%s", err)
 	}
+	// Like every Postfix program, postcat checks all the global
+	// parameters as soon as it has read main.cf, so the conversions below
+	// cannot fail any more.
+	if err := c.CheckGlobals(); err != nil {
+		return settings{}, fatalf("%s", err)
+	}
 	var s settings
-	// The order is Postfix's start-up order: smtputf8_enable is among the
-	// first booleans, the strings come next, then the numbers.
 	if s.smtputf8, err = c.Bool("smtputf8_enable"); err != nil {
 		return settings{}, fatalf("%s", err)
 	}
