@@ -87,6 +87,20 @@ func FlagsString(flags int) string {
 // client reports when it cannot read cleanup's answer.
 const StatusWrite = 1 << 1
 
+// ConnectError is returned by Open when every connection attempt failed
+// (Client.Attempts > 1). Text is Postfix's fatal message, e.g. "connect
+// #11 to subsystem public/cleanup: No such file or directory".
+type ConnectError struct {
+	Text string
+	Err  error
+}
+
+// Error returns Text.
+func (e *ConnectError) Error() string { return e.Text }
+
+// Unwrap returns the last dial error.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
 // ErrProtocol means cleanup's greeting was not the expected one.
 var ErrProtocol = errors.New("cleanup protocol error")
 
@@ -108,6 +122,14 @@ type Client struct {
 	// words ("connect to subsystem public/cleanup", "send attr flags =
 	// 114", attribute dumps); nil discards them.
 	Info func(text string)
+	// Attempts is how often Open tries to connect before it gives up,
+	// RetryDelay apart; each failure but the last is a warning ("connect
+	// #1 to subsystem public/cleanup: No such file or directory"). Postfix
+	// makes 11 attempts 10 seconds apart, so that a cleanup service being
+	// restarted does not lose the client. 0 or 1: one attempt, and the
+	// dial error is returned as it is.
+	Attempts   int
+	RetryDelay time.Duration
 	// Warn receives the warnings Postfix logs when cleanup's answers are
 	// malformed or cut short ("premature end-of-input on public/cleanup
 	// socket while reading input attribute name"); nil discards them.
@@ -149,10 +171,29 @@ func (c *Client) Open(ctx context.Context, flags int) (*Stream, error) {
 	if warn == nil {
 		warn = func(string) {}
 	}
-	conn, err := dial(ctx, c.Path)
-	if err != nil {
+	var conn net.Conn
+	for attempt := 1; ; attempt++ {
+		var err error
+		conn, err = dial(ctx, c.Path)
+		if err == nil {
+			break
+		}
 		info(fmt.Sprintf("connect to subsystem %s: %s", name, errText(err)))
-		return nil, err
+		if c.Attempts <= 1 {
+			return nil, err
+		}
+		text := fmt.Sprintf("connect #%d to subsystem %s: %s", attempt, name, errText(err))
+		if attempt >= c.Attempts {
+			return nil, &ConnectError{Text: text, Err: err}
+		}
+		warn(text)
+		t := time.NewTimer(c.RetryDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, &ConnectError{Text: text, Err: ctx.Err()}
+		}
 	}
 	info("connect to subsystem " + name)
 	s := &Stream{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn), timeout: c.Timeout,

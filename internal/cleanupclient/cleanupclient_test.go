@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/qmqpd-go/qmqpd/internal/maillog"
@@ -282,5 +284,64 @@ func TestFlagsString(t *testing.T) {
 		if got := FlagsString(flags); got != want {
 			t.Errorf("FlagsString(%#x) = %q, want %q", flags, got, want)
 		}
+	}
+}
+
+// TestConnectRetries: like Postfix's mail_connect_wait, Open retries a
+// failed connection, warning each time, and then gives up with Postfix's
+// fatal text.
+func TestConnectRetries(t *testing.T) {
+	dir := t.TempDir()
+	c := &Client{Path: dir + "/public/cleanup", Name: "public/cleanup", Attempts: 3, RetryDelay: time.Millisecond}
+	var warns []string
+	c.Warn = func(s string) { warns = append(warns, s) }
+	_, err := c.Open(context.Background(), 0)
+	var ce *ConnectError
+	if !errors.As(err, &ce) || ce.Text != "connect #3 to subsystem public/cleanup: No such file or directory" {
+		t.Fatalf("error %v", err)
+	}
+	want := []string{
+		"connect #1 to subsystem public/cleanup: No such file or directory",
+		"connect #2 to subsystem public/cleanup: No such file or directory",
+	}
+	if diff := cmp.Diff(want, warns); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	// A service that comes up while qmqpd waits is used.
+	c.Attempts, c.RetryDelay = 50, 10*time.Millisecond
+	warns = nil
+	got := make(chan string, 1)
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		os.Mkdir(dir+"/public", 0o755)
+		ln, err := net.Listen("unix", c.Path)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer ln.Close()
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		fakeCleanup(conn, greeting, "status\x000\x00reason\x00\x00\x00", got)
+	}()
+	s, err := c.Open(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Record('E', nil)
+	if st, _ := s.Finish(); st != 0 {
+		t.Errorf("status %d", st)
+	}
+	<-got
+	if len(warns) == 0 {
+		t.Errorf("no warning while the service was missing")
+	}
+	// Without retries the dial error comes back as it is.
+	c.Attempts, c.Path = 0, dir+"/none"
+	if _, err := c.Open(context.Background(), 0); err == nil || errors.As(err, &ce) {
+		t.Errorf("single attempt: %v", err)
 	}
 }

@@ -121,6 +121,13 @@ func Main(env Env) int {
 	return 0
 }
 
+// Connection attempts to the cleanup service, as Postfix's
+// mail_connect_wait makes them.
+const (
+	cleanupAttempts   = 11
+	cleanupRetryDelay = 10 * time.Second
+)
+
 // fatalPause is how long a fatal error waits before the process exits
 // (master and -S modes), as in Postfix.
 const fatalPause = time.Second
@@ -358,14 +365,22 @@ func (d *daemon) baseQueuer(cfg *maincf.Config, underMaster bool, queueDir strin
 		if err != nil {
 			return nil, err
 		}
-		return qmqpd.ServiceQueuer{Client: &cleanupclient.Client{
+		client := &cleanupclient.Client{
 			Path:    filepath.Join(queueDir, "public", name),
 			Name:    "public/" + name,
 			Timeout: ipc,
 			Verbose: d.verbose,
 			Info:    func(s string) { d.logger().Log(maillog.Info, s) },
 			Warn:    func(s string) { d.logger().Log(maillog.Warning, s) },
-		}}, nil
+		}
+		if !d.isStandalone() {
+			// As Postfix's qmqpd: wait for a cleanup service that is
+			// being restarted (11 attempts, 10 s apart) before giving
+			// up. The standalone server answers the client at once
+			// instead ("queue file write error").
+			client.Attempts, client.RetryDelay = cleanupAttempts, cleanupRetryDelay
+		}
+		return qmqpd.ServiceQueuer{Client: client}, nil
 	}
 	return d.newBuiltinQueuer(cfg, queueDir, !underMaster)
 }
