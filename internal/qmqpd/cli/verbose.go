@@ -58,13 +58,15 @@ func (d *daemon) mustVerbose(cfg *maincf.Config) bool {
 }
 
 // nameMaskItems returns the items of a name_mask list that Postfix's
-// verbose name_mask logs: those that are names of the table, as written.
-func nameMaskItems(value string, table []string) []string {
+// verbose name_mask logs: those that are names of the table (a
+// space-separated list), as written.
+func nameMaskItems(value, table string) []string {
 	var out []string
+	names := strings.Fields(table)
 	for _, name := range strings.FieldsFunc(value, func(r rune) bool {
 		return r == ',' || r == ' ' || r == '\t' || r == '\r' || r == '\n'
 	}) {
-		for _, t := range table {
+		for _, t := range names {
 			if name == t {
 				out = append(out, name)
 				break
@@ -75,10 +77,10 @@ func nameMaskItems(value string, table []string) []string {
 }
 
 // autodetectNames are the smtputf8_autodetect_classes names.
-var autodetectNames = []string{"sendmail", "smtpd", "qmqpd", "forward", "bounce", "notify", "verify", "all"}
+const autodetectNames = "sendmail smtpd qmqpd forward bounce notify verify all"
 
 // transpNames are the receive_override_options names.
-var transpNames = []string{"no_unknown_recipient_checks", "no_address_mappings", "no_header_body_checks", "no_milters"}
+const transpNames = "no_unknown_recipient_checks no_address_mappings no_header_body_checks no_milters"
 
 // logTranspMask logs what Postfix's qmqpd logs at start-up with -v when it
 // parses receive_override_options.
