@@ -99,7 +99,19 @@ var (
 // "fatal: "); warnings go to Options.Warn. Host names and accounts come
 // from Options.Host.
 func (c *Config) CheckGlobals() error {
-	return CheckGlobalSettings(c.dict, c.dir, c.host, c.warn)
+	settings := c.dict
+	if _, ok := c.dict.Lookup("process_id"); ok {
+		// Postfix enters process_id only after these checks: until then
+		// $process_id is empty.
+		settings = NewDict()
+		for _, name := range c.dict.Names() {
+			if name != "process_id" {
+				v, _ := c.dict.Lookup(name)
+				settings.Set(name, v)
+			}
+		}
+	}
+	return CheckGlobalSettings(settings, c.dir, c.host, c.warn)
 }
 
 // CheckGlobalSettings is CheckGlobals for a bare dictionary of settings
