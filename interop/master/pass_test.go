@@ -3,12 +3,16 @@ package master
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +58,10 @@ func TestPassBehindPostscreen(t *testing.T) {
 			"smtpd pass - - n - - qmqpd",
 			"{ADDR1} inet n - n - 1 postscreen -o smtpd_service_name=realqmqpd -o postscreen_cache_map=btree:$data_directory/psc_real",
 			"realqmqpd pass - - n - - ../real/qmqpd",
+			// For hand-overs from a misbehaving passer (one process each,
+			// so that both see the same history).
+			"ourbad pass - - n - 1 qmqpd",
+			"realbad pass - - n - 1 ../real/qmqpd",
 		},
 	})
 	// master runs a command only when a service is first used.
@@ -167,6 +175,167 @@ func TestPassBehindPostscreen(t *testing.T) {
 	if t.Failed() || testing.Verbose() {
 		t.Logf("log:\n%s\nour held queue file:\n%s", log, files["ours"])
 	}
+
+	t.Run("bad passer", func(t *testing.T) { badPasser(t, inst) })
+}
+
+// badPasser plays a broken postscreen against a pass service of each
+// kind: the same broken hand-overs, in the same order, with a good one
+// in between, must give the same log lines from our qmqpd and from
+// Postfix's, and neither process may stop.
+func badPasser(t *testing.T, inst *postfixtest.Instance) {
+	attrs := "client_address\x00127.0.0.1\x00client_port\x001234\x00server_address\x00127.0.0.1\x00server_port\x0025\x00\x00"
+	type step struct {
+		data string
+		fds  int // descriptors sent with the first byte of data
+	}
+	seq := [][]step{
+		{},                       // end of file
+		{{data: "x"}},            // a byte, no descriptor
+		{{data: "\x00", fds: 2}}, // two descriptors
+		{{data: "\x00", fds: 1}}, // no attributes
+		{{data: "\x00", fds: 1}, {data: "client_address\x00127.0"}},
+		{{data: "\x00", fds: 1}, {data: attrs}}, // good: a QMQP session
+		{{data: "\x00", fds: 1}, {data: "client_address\x00127.0.0.1\x00"}},
+		{{data: "\x00", fds: 1}, {data: "client_address\x00"}},
+	}
+	lines := map[string][]string{}
+	for _, service := range []string{"ourbad", "realbad"} {
+		pid := ""
+		for i, steps := range seq {
+			good := len(steps) == 2 && steps[1].data == attrs
+			client, server := tcpPair(t)
+			c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: filepath.Join(inst.QueueDir, "private", service), Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := server.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range steps {
+				var oob []byte
+				if s.fds > 0 {
+					oob = syscall.UnixRights([]int{int(f.Fd()), int(f.Fd())}[:s.fds]...)
+				}
+				if _, _, err := c.WriteMsgUnix([]byte(s.data), oob, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.CloseWrite()
+			f.Close()
+			server.Close()
+			// qmqpd closes the passer's connection when it is done.
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := io.ReadAll(c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("%s: passer connection: %v", service, err)
+			}
+			c.Close()
+			p := servicePID(t, service)
+			if pid != "" && p != pid {
+				t.Errorf("%s: process %s replaced by %s", service, pid, p)
+			}
+			pid = p
+			if !good && service == "realbad" {
+				// Postfix leaks the descriptors of a rejected
+				// hand-over of two: the client may never see end
+				// of file. We close them all.
+				client.Close()
+				continue
+			}
+			client.SetDeadline(time.Now().Add(20 * time.Second))
+			if good {
+				client.Write(postfixtest.Packet([]byte("Subject: x\n\nbody\n"), "sender@example.org", service+"@example.net"))
+				client.CloseWrite()
+			}
+			reply, _ := io.ReadAll(client)
+			client.Close()
+			if good != bytes.HasPrefix(reply, []byte("26:KOk: queued as ")) {
+				t.Errorf("%s: step %d: client got %q", service, i, reply)
+			}
+		}
+		// Wait for the last lines: one error line per broken
+		// hand-over, and the good one's "disconnect".
+		re := regexp.MustCompile(`postfix/qmqpd\[` + pid + `\]: (.*)`)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			lines[service] = nil
+			n := 0
+			for _, m := range re.FindAllStringSubmatch(inst.Log(), -1) {
+				l := regexp.MustCompile(`\b[0-9A-F]{8,}\b`).ReplaceAllString(m[1], "QID")
+				lines[service] = append(lines[service], l)
+				if strings.HasPrefix(l, "error: ") || strings.HasPrefix(l, "disconnect from") {
+					n++
+				}
+			}
+			if n >= len(seq) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	ours, real := lines["ourbad"], lines["realbad"]
+	if len(real) < 2*len(seq) {
+		t.Errorf("real qmqpd logged only:\n%s", strings.Join(real, "\n"))
+	}
+	// The warning lines need the command line to pass master.Config.Warnf
+	// on; without them, the rest must still match.
+	if !hasWarning(ours) {
+		real = withoutWarnings(real)
+	}
+	if diff := cmp.Diff(real, ours); diff != "" {
+		t.Errorf("qmqpd log lines (-real +ours):\n%s", diff)
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("real:\n%s\nours:\n%s", strings.Join(lines["realbad"], "\n"), strings.Join(ours, "\n"))
+	}
+}
+
+func hasWarning(lines []string) bool { return len(withoutWarnings(lines)) < len(lines) }
+
+func withoutWarnings(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "warning: ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// servicePID finds the process master(8) runs for a pass service (with
+// process limit 1): the one started with "-n SERVICE".
+func servicePID(t *testing.T, service string) string {
+	t.Helper()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), "\x00-n\x00"+service+"\x00") {
+			return e.Name()
+		}
+	}
+	t.Fatalf("no process for service %s", service)
+	return ""
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
 }
 
 // sessionLines returns the masked log lines of the qmqpd processes that
