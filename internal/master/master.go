@@ -140,6 +140,9 @@ type Config struct {
 	// Warnf reports Postfix's "warning: " lines (with -t pass: a passer
 	// that sends a malformed hand-over).
 	Warnf func(format string, args ...any)
+	// Verbosef, when set, gets the lines Postfix's verbose mode (-v)
+	// logs here (with -t pass: the attribute list as it is read).
+	Verbosef func(format string, args ...any)
 }
 
 // Reason tells why Run returned normally.
@@ -182,7 +185,7 @@ func Run(cfg Config) (Reason, error) {
 	var pass *passReceiver
 	switch cfg.Transport {
 	case "pass":
-		pass = newPassReceiver(cfg.Warnf)
+		pass = newPassReceiver(cfg.Warnf, cfg.Verbosef)
 	case "", "inet", "unix":
 	default:
 		return 0, fmt.Errorf("unsupported transport type: %s", cfg.Transport)

@@ -79,13 +79,14 @@ func saneAccept(listenFD int, keepalive bool) (int, error) {
 // would hold, because Postfix reports that value (%m) even after failures
 // that set none.
 type passReceiver struct {
-	errno   syscall.Errno
-	timeout time.Duration
-	warnf   func(format string, args ...any)
+	errno    syscall.Errno
+	timeout  time.Duration
+	warnf    func(format string, args ...any)
+	verbosef func(format string, args ...any) // nil: not verbose
 }
 
-func newPassReceiver(warnf func(string, ...any)) *passReceiver {
-	return &passReceiver{errno: firstErrno, timeout: PassTimeout, warnf: warnf}
+func newPassReceiver(warnf, verbosef func(string, ...any)) *passReceiver {
+	return &passReceiver{errno: firstErrno, timeout: PassTimeout, warnf: warnf, verbosef: verbosef}
 }
 
 // served records that a client was served: Postfix's session code leaves
@@ -156,7 +157,7 @@ func (p *passReceiver) recvAttrs(fd int) (map[string]string, error) {
 			return n, err
 		}
 	}, deadline: time.Now().Add(p.timeout)}
-	attrs, err := scanAttrs(r, p.warnf)
+	attrs, err := scanAttrs(r, p.warnf, p.verbosef)
 	if err == nil && (r.eof || r.err != nil) {
 		err = r.err
 		if err == nil {
@@ -284,8 +285,9 @@ func (r *attrReader) ungetc() { r.pos-- }
 func (r *attrReader) timedOut() bool { return errors.Is(r.err, syscall.ETIMEDOUT) }
 
 // scanString reads one NUL-terminated string, as attr_scan0 does: at end
-// of input it warns in Postfix's words (what names "context").
-func scanString(r *attrReader, what string, warnf func(string, ...any)) (string, bool) {
+// of input it warns in Postfix's words (what names "context"); verbosef,
+// when not nil, gets Postfix's verbose line for a string read.
+func scanString(r *attrReader, what string, warnf, verbosef func(string, ...any)) (string, bool) {
 	var s []byte
 	for {
 		c, ok := r.getc()
@@ -302,6 +304,13 @@ func scanString(r *attrReader, what string, warnf func(string, ...any)) (string,
 			return "", false
 		}
 		if c == 0 {
+			if verbosef != nil {
+				shown := string(s)
+				if shown == "" {
+					shown = "(end)"
+				}
+				verbosef("%s: %s", what, shown)
+			}
 			return string(s), true
 		}
 		s = append(s, c)
@@ -314,8 +323,9 @@ func scanString(r *attrReader, what string, warnf func(string, ...any)) (string,
 // value of a repeated name wins; a "{" ... "}" group is read into the same
 // table, and what follows it up to the terminator is skipped; past
 // passAttrLimit names the list ends early with a warning. It returns nil
-// and an error after a problem it has warned about.
-func scanAttrs(r *attrReader, warnf func(string, ...any)) (map[string]string, error) {
+// and an error after a problem it has warned about. With verbosef, it
+// logs what Postfix's verbose mode (-v) logs while it reads.
+func scanAttrs(r *attrReader, warnf, verbosef func(string, ...any)) (map[string]string, error) {
 	attrs := map[string]string{}
 	if _, ok := r.getc(); !ok {
 		return attrs, nil
@@ -326,9 +336,17 @@ func scanAttrs(r *attrReader, warnf func(string, ...any)) (map[string]string, er
 		wantClose        // inside "{", up to "}"
 		wantEnd          // after "}": skip up to the terminator
 	)
+	wanted := [...]string{
+		wantAny:   "(any attribute name or list terminator)",
+		wantClose: "(any attribute name or '}')",
+		wantEnd:   "(list terminator)",
+	}
 	state := wantAny
 	for {
-		name, ok := scanString(r, "input attribute name", warnf)
+		if verbosef != nil {
+			verbosef("%s: wanted attribute: %s", passStream, wanted[state])
+		}
+		name, ok := scanString(r, "input attribute name", warnf, verbosef)
 		if !ok {
 			return nil, r.failure()
 		}
@@ -345,10 +363,10 @@ func scanAttrs(r *attrReader, warnf func(string, ...any)) (map[string]string, er
 		case state == wantEnd:
 			// Postfix skips the value and ignores a problem there; the
 			// next name read then fails.
-			scanString(r, "input attribute value", warnf)
+			scanString(r, "input attribute value", warnf, verbosef)
 			continue
 		}
-		value, ok := scanString(r, "input attribute value", warnf)
+		value, ok := scanString(r, "input attribute value", warnf, verbosef)
 		if !ok {
 			return nil, r.failure()
 		}

@@ -253,7 +253,7 @@ func TestPassAccept(t *testing.T) {
 			path, lfd := passListener(t)
 			client, server := tcpPair(t)
 			var log logRecorder
-			p := newPassReceiver(log.warnf)
+			p := newPassReceiver(log.warnf, nil)
 			p.timeout = 200 * time.Millisecond
 			pc := passer(t, path, c.steps(t, server)...)
 			server.Close() // the child's copy is the only one left
@@ -322,7 +322,7 @@ func fcntl(fd, cmd int) (int, error) {
 func TestPassErrnoCarriesOver(t *testing.T) {
 	path, lfd := passListener(t)
 	var log logRecorder
-	p := newPassReceiver(log.warnf)
+	p := newPassReceiver(log.warnf, nil)
 	p.timeout = 100 * time.Millisecond
 	fail := func() {
 		pc := passer(t, path, halfClose)
@@ -548,7 +548,7 @@ func TestScanAttrsSplit(t *testing.T) {
 	want := map[string]string{"client_address": "127.0.0.1", "client_port": "41234", "server_address": "127.0.0.1", "server_port": "25"}
 	for i := 0; i <= len(postscreenAttrs); i++ {
 		r := chunks(postscreenAttrs[:i], postscreenAttrs[i:], "trailing junk")
-		got, err := scanAttrs(r, func(string, ...any) { t.Error("warning") })
+		got, err := scanAttrs(r, func(string, ...any) { t.Error("warning") }, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,7 +569,7 @@ func FuzzScanAttrs(f *testing.F) {
 	f.Add([]byte("\x00"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		warned := 0
-		got, err := scanAttrs(chunks(string(in)), func(string, ...any) { warned++ })
+		got, err := scanAttrs(chunks(string(in)), func(string, ...any) { warned++ }, func(string, ...any) {})
 		if err != nil {
 			if got != nil || warned == 0 && len(in) > 0 {
 				t.Fatalf("error %v with result %v, %d warnings", err, got, warned)
@@ -587,7 +587,7 @@ func FuzzScanAttrs(f *testing.F) {
 		if _, ok := got["{"]; ok {
 			return // a "{" read inside a group would open one at the top
 		}
-		again, err := scanAttrs(chunks(encodeAttrs(got)), func(string, ...any) {})
+		again, err := scanAttrs(chunks(encodeAttrs(got)), func(string, ...any) {}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -595,4 +595,62 @@ func FuzzScanAttrs(f *testing.F) {
 			t.Fatalf("round trip (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestScanAttrsVerbose: the verbose lines are those Postfix 3.7.11's
+// qmqpd -v logs for the same lists.
+func TestScanAttrsVerbose(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{postscreenAttrs, []string{
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: client_address",
+			"input attribute value: 127.0.0.1",
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: client_port",
+			"input attribute value: 41234",
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: server_address",
+			"input attribute value: 127.0.0.1",
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: server_port",
+			"input attribute value: 25",
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: (end)",
+		}},
+		{"{\x00a\x00b\x00}\x00c\x00d\x00\x00", []string{
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: {",
+			"unknown_stream: wanted attribute: (any attribute name or '}')",
+			"input attribute name: a",
+			"input attribute value: b",
+			"unknown_stream: wanted attribute: (any attribute name or '}')",
+			"input attribute name: }",
+			"unknown_stream: wanted attribute: (list terminator)",
+			"input attribute name: c",
+			"input attribute value: d",
+			"unknown_stream: wanted attribute: (list terminator)",
+			"input attribute name: (end)",
+		}},
+		{"client_address\x00127.0", []string{
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: client_address",
+			"warning: unexpected end-of-input from unknown_stream while reading input attribute value",
+		}},
+		{"a\x00\x00\x00", []string{
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: a",
+			"input attribute value: (end)",
+			"unknown_stream: wanted attribute: (any attribute name or list terminator)",
+			"input attribute name: (end)",
+		}},
+	} {
+		var log logRecorder
+		scanAttrs(chunks(c.in), log.warnf, func(format string, args ...any) { log.add(fmt.Sprintf(format, args...)) })
+		if diff := cmp.Diff(c.want, log.take()); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", c.in, diff)
+		}
+	}
 }
