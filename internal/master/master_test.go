@@ -268,3 +268,29 @@ func TestRunFatal(t *testing.T) {
 		t.Errorf("an AVAIL record after the fatal error")
 	}
 }
+
+// TestRunInetKeepalive: inet connections get SO_KEEPALIVE, as Postfix's
+// inet_accept sets it.
+func TestRunInetKeepalive(t *testing.T) {
+	h := newHarness(t)
+	got := make(chan int, 1)
+	go func() {
+		Run(Config{ListenFDs: []int{h.lnFD}, StatusFD: -1, MaxUse: 1, Accepted: func(c net.Conn) error {
+			v := -1
+			if rc, err := c.(syscall.Conn).SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) })
+			}
+			got <- v
+			return c.Close()
+		}})
+	}()
+	dial(t, h.ln.Addr(), "x")
+	select {
+	case v := <-got:
+		if v != 1 {
+			t.Errorf("SO_KEEPALIVE = %d", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection")
+	}
+}

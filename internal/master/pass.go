@@ -37,9 +37,13 @@ const (
 	passStream = "unknown_stream"
 )
 
-// firstErrno is the errno a Postfix 3.7.11 child on Linux still holds when
-// it reports a failure that set none (end of file from the passer, or a
-// message without a descriptor) before it has served any client.
+// firstErrno is the errno a Postfix 3.7.11 child still holds when it
+// reports a failure that set none (end of file from the passer, or a
+// message without a descriptor) before it has served any client. It is
+// left over from dropping to mail_owner's privileges (-u: the user and
+// group lookups); on Debian that leaves ESRCH, which we report. (Without
+// -u Postfix reports 0, "Application error", but qmqpd does not serve
+// without -u anyway.)
 const firstErrno = syscall.ESRCH
 
 // errnoText is Postfix's %m: strerror, or "Application error" for 0.
