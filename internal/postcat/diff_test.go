@@ -132,13 +132,21 @@ func (h *harness) dir(name string) string {
 	return p
 }
 
+// portableAccounts is appended to every main.cf: postcat, like every
+// Postfix program, checks mail_owner and setgid_group (postfix and postdrop
+// by default) at start-up, and these accounts exist on every Linux system,
+// with or without Postfix. Being the last lines, they change no line
+// number, and the outputs are the same as with Postfix's own accounts (the
+// live sample runs the real postcat on these very files).
+const portableAccounts = "mail_owner = daemon\nsetgid_group = bin\n"
+
 // config makes a config directory with a main.cf; its name carries a hash
 // of the text so that a changed setting is a new case.
 func (h *harness) config(text string) string {
 	sum := sha256.Sum256([]byte(strings.ReplaceAll(text, h.root, "$ROOT")))
 	p := h.dir("cf-" + hex.EncodeToString(sum[:4]))
 	file := filepath.Join(p, "main.cf")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(text+portableAccounts), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
 	// Postfix pauses while main.cf is younger than a second or so.
