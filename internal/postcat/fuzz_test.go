@@ -29,7 +29,7 @@ func FuzzPostcat(f *testing.F) {
 		}
 	}
 	cf := f.TempDir()
-	if err := os.WriteFile(filepath.Join(cf, "main.cf"), []byte("queue_directory = "+cf+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cf, "main.cf"), []byte("queue_directory = "+cf+"\n"+portableAccounts), 0o644); err != nil {
 		f.Fatal(err)
 	}
 	sets := [][]string{{}, {"-v"}, {"-bh"}, {"-e", "-o"}, {"-r", "-d"}, {"-b"}, {"-s", "7"}, {"-h", "-v", "-o"}}
