@@ -41,6 +41,11 @@
 // Config.Get expands a value (defaults included); Bool, Int, Long, Time and
 // List convert it with Postfix's exact fatal texts (ParseBool, ParseInt,
 // ParseLong, ParseTime and ConvTime are the underlying conversions).
+// Config.CheckGlobals runs the start-up checks that every Postfix program
+// applies to all the global parameters (mail_params_init), whether the
+// program uses them or not; CheckGlobalSettings does the same for a bare
+// Dict (postconf). Host supplies the machine's name, interfaces and
+// account database, so that tests can replace them.
 //
 // # Editing
 //
