@@ -286,6 +286,13 @@ func badPasser(t *testing.T, inst *postfixtest.Instance) {
 	if diff := cmp.Diff(real, ours); diff != "" {
 		t.Errorf("qmqpd log lines (-real +ours):\n%s", diff)
 	}
+	// master(8) saw no process fail.
+	bad := regexp.MustCompile(`postfix/(master|postscreen)\[\d+\]: (warning|error|fatal|panic): `)
+	for _, line := range strings.Split(inst.Log(), "\n") {
+		if bad.MatchString(line) {
+			t.Errorf("log: %s", line)
+		}
+	}
 	if t.Failed() || testing.Verbose() {
 		t.Logf("real:\n%s\nours:\n%s", strings.Join(lines["realbad"], "\n"), strings.Join(ours, "\n"))
 	}
