@@ -313,3 +313,41 @@ func BenchmarkCheckGlobals(b *testing.B) {
 		}
 	}
 }
+
+// FuzzCheckGlobals runs the start-up checks on arbitrary main.cf text: they
+// must not panic, must give the same answer twice, and must leave the
+// settings alone.
+func FuzzCheckGlobals(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"line_length_limit = 100\n",
+		"myhostname = bad!\nmydomain = ${x\n",
+		"compatibility_level = ${{$a} <level {2} ? {1} : {3.6}}\na = 1\n",
+		"known_tcp_ports = a=1,a=2, b = c = 3, b=4,,x=1=y\n",
+		"default_verp_delimiters = +@\nverp_delimiter_filter = +\n",
+		"mynetworks_style = host\ninet_interfaces = 127.0.0.1, [::1]\n",
+		"a = $b\nb = $a\nmail_name = $a\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	host := fakeHost("host.example.com")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := NewDict()
+		if err := d.Load("/etc/main.cf", data, nil); err != nil {
+			return
+		}
+		before := d.Names()
+		var errs [2]string
+		for i := range errs {
+			if err := CheckGlobalSettings(d, "/etc", host, nil); err != nil {
+				errs[i] = err.Error()
+			}
+		}
+		if errs[0] != errs[1] {
+			t.Fatalf("two runs disagree: %q, %q", errs[0], errs[1])
+		}
+		if !cmp.Equal(before, d.Names()) {
+			t.Fatalf("settings changed: %q -> %q", before, d.Names())
+		}
+	})
+}
