@@ -180,8 +180,11 @@ func (g *globalsEval) run() {
 	if facility := g.value("syslog_facility"); !knownFacility(facility) {
 		g.failf("file %s: parameter syslog_facility: unrecognized value: %s", g.file, facility)
 	}
+	utf8 := false
 	for _, name := range globalFirstBools {
-		g.bool(name)
+		if v := g.bool(name); name == "smtputf8_enable" {
+			utf8 = v
+		}
 	}
 	checkKnownTCPPorts(g.value("known_tcp_ports"), g.warnf)
 	protocols := g.value("inet_protocols")
@@ -223,7 +226,8 @@ func (g *globalsEval) run() {
 	}
 	g.accounts()
 	g.networks(protocols)
-	if strings.EqualFold(myhostname, g.value("relayhost")) {
+	// Postfix compares with Unicode case folding only when SMTPUTF8 is on.
+	if relayhost := g.value("relayhost"); utf8 && strings.EqualFold(myhostname, relayhost) || asciiEqualFold(myhostname, relayhost) {
 		g.failf("myhostname and relayhost parameter settings must not be identical: %s", myhostname)
 	}
 	if origin := g.value("myorigin"); strings.ContainsAny(origin, ", \t\r\n") {
@@ -362,10 +366,31 @@ func (g *globalsEval) str(name string, min, max int) string {
 	return v
 }
 
-func (g *globalsEval) bool(name string) {
-	if _, err := ParseBool(name, g.value(name)); err != nil {
+func (g *globalsEval) bool(name string) bool {
+	v, err := ParseBool(name, g.value(name))
+	if err != nil {
 		g.fail(err)
 	}
+	return v
+}
+
+// asciiEqualFold compares like strcasecmp(): only ASCII letters fold.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	lower := func(c byte) byte {
+		if c >= 'A' && c <= 'Z' {
+			return c + 'a' - 'A'
+		}
+		return c
+	}
+	for i := 0; i < len(a); i++ {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *globalsEval) time(name string, min, max int64) {
