@@ -37,6 +37,9 @@ type Config struct {
 	Authorized Matcher
 	// DebugPeers is debug_peer_list; nil when empty.
 	DebugPeers Matcher
+	// DebugPeerLevel is debug_peer_level: the verbose levels added for
+	// the connection of a client that DebugPeers matches.
+	DebugPeerLevel int
 	// Resolver does the client name lookups; nil means net.DefaultResolver.
 	Resolver Resolver
 	// OwnerUID, when >= 0, is mail_owner's uid: like Postfix, a session on

@@ -72,6 +72,9 @@ func ConfigFromMainCF(c *maincf.Config, master bool, rep Reporter) (*Config, err
 	if cfg.LineLengthLimit, err = c.Int("line_length_limit", 512, 0); err != nil {
 		return nil, err
 	}
+	if cfg.DebugPeerLevel, err = c.Int("debug_peer_level", 1, 0); err != nil {
+		return nil, err
+	}
 	for _, b := range []struct {
 		name string
 		dst  *bool

@@ -54,6 +54,8 @@ type Server struct {
 	cfg    atomic.Pointer[Config]
 	queuer atomic.Pointer[queuerBox]
 	bufs   sync.Pool // *sessionBuffers kept between sessions
+	// spoolDir, once set by SetSpoolDir, overrides SpoolDir.
+	spoolDir atomic.Pointer[string]
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -88,11 +90,22 @@ func (s *Server) currentQueuer() Queuer {
 	return s.Queuer
 }
 
-func (s *Server) spoolDir() string {
-	if s.SpoolDir == "" {
+// SetSpoolDir replaces SpoolDir for sessions that start afterwards (a
+// reload that moves the queue); it is safe to call while the server runs.
+func (s *Server) SetSpoolDir(dir string) { s.spoolDir.Store(&dir) }
+
+// spoolDirectory returns the directory new sessions spool large messages
+// in: the last SetSpoolDir, else SpoolDir, else the system's temporary
+// directory.
+func (s *Server) spoolDirectory() string {
+	dir := s.SpoolDir
+	if p := s.spoolDir.Load(); p != nil {
+		dir = *p
+	}
+	if dir == "" {
 		return os.TempDir()
 	}
-	return s.SpoolDir
+	return dir
 }
 
 // getBuffers returns a session's reusable buffers.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/qmqpd-go/qmqpd/internal/cleanupclient"
 	"github.com/qmqpd-go/qmqpd/internal/maillog"
 	"github.com/qmqpd-go/qmqpd/internal/qmqp"
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
@@ -96,8 +97,12 @@ func (s *session) serve() *FatalError {
 		return &FatalError{Text: "the Postfix QMQP server must run with $mail_owner privileges"}
 	}
 	if s.cfg.DebugPeers != nil {
-		// Postfix only raises its verbose logging level for these peers.
-		_, _ = s.cfg.DebugPeers.Match(peer.Name, peer.Addr)
+		// Postfix raises its verbose logging level for this connection
+		// (debug_peer_check); the context carries the level to the code
+		// that logs verbosely (the cleanup service conversation).
+		if ok, _ := s.cfg.DebugPeers.Match(peer.Name, peer.Addr); ok {
+			s.ctx = maillog.WithVerbose(s.ctx, s.cfg.DebugPeerLevel)
+		}
 	}
 	s.log(maillog.Info, "connect from %s", peer.NamAddr)
 	s.proto()
@@ -153,7 +158,13 @@ func (s *session) ioFailure(err error) {
 func (s *session) receive() {
 	q, err := s.srv.currentQueuer().Open(s.ctx, s.cfg.CleanupFlags)
 	if err != nil {
-		s.fatal = &FatalError{Text: "unable to connect to the public cleanup service"}
+		text := "unable to connect to the public cleanup service"
+		var ce *cleanupclient.ConnectError
+		if errors.As(err, &ce) {
+			// mail_connect_wait's own fatal text after its last attempt.
+			text = ce.Text
+		}
+		s.fatal = &FatalError{Text: text}
 		if s.srv.OnQueueError != nil {
 			s.fatal = nil
 			s.srv.OnQueueError(err)
@@ -225,7 +236,7 @@ func (s *session) readContent(pr *qmqp.Reader) error {
 	if err != nil {
 		return err
 	}
-	s.spool = s.bufs.newSpool(s.srv.spoolDir(), s.srv.SpoolMemory)
+	s.spool = s.bufs.newSpool(s.srv.spoolDirectory(), s.srv.SpoolMemory)
 	s.spool.Grow(n)
 	rec := &readRecorder{r: body}
 	if _, err := s.spool.ReadFrom(rec); err != nil {
