@@ -458,6 +458,10 @@ func (d *daemon) runMaster(service string) error {
 	srv := qmqpd.NewServer(scfg, q, currentLog{d})
 	srv.SpoolDir = spoolDir("")
 	master.CloseOnExecInherited()
+	var verbosef func(format string, args ...any)
+	if d.verbose > 0 {
+		verbosef = d.verboseInfo
+	}
 	reason, err := master.Run(master.Config{
 		ListenFDs:  listenFDs,
 		Transport:  string(transport),
@@ -480,6 +484,9 @@ func (d *daemon) runMaster(service string) error {
 			return nil
 		},
 		Errorf: func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
+		Warnf:  func(format string, args ...any) { d.warn(fmt.Sprintf(format, args...)) },
+		// -v: with -t pass, the trace of the hand-over's attributes.
+		Verbosef: verbosef,
 	})
 	if err == nil {
 		switch reason {
