@@ -777,6 +777,7 @@ func (d *daemon) apply(srv *qmqpd.Server, cfg *maincf.Config) error {
 		return err
 	}
 	if queueConf != d.queueConf {
+		srv.SetSpoolDir(spoolDir(queueDir))
 		d.log.Infof("queue_directory changed from %s to %s: new messages go to the new queue, messages in progress finish in the old one", d.queueConf, queueConf)
 		d.queueDir, d.queueConf = queueDir, queueConf
 	}
@@ -854,9 +855,9 @@ func (d *daemon) listeners() ([]net.Listener, error) {
 				os.Remove(addr)
 			}
 		}
-		// No TCP keepalive: Postfix's qmqpd sets none, and qmqpd_timeout
-		// bounds every session anyway.
-		lc := net.ListenConfig{KeepAlive: -1}
+		// TCP keepalive as in Postfix: on, with the kernel's timers (see
+		// keepalive.go).
+		lc := net.ListenConfig{KeepAlive: -1, Control: keepAliveControl}
 		l, err := lc.Listen(context.Background(), network, addr)
 		if err != nil {
 			return fail(fmt.Errorf("listen on %s: %v", a, err))

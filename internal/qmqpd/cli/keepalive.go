@@ -5,15 +5,19 @@ import (
 	"syscall"
 )
 
-// TCP keepalive: Postfix's qmqpd never turns it on; an accepted socket
-// keeps what it inherits from the listening socket (off, unless whoever
-// made the socket asked for it, e.g. systemd's KeepAlive=yes). Go instead
-// turns keepalive on, with its own timers, for every connection accepted
-// from a net.Listen or net.FileListener listener. --listen sockets are made
-// without that (ListenConfig.KeepAlive < 0); sockets passed by systemd go
-// through keepAliveListener, which puts the inherited settings back.
+// TCP keepalive, as Postfix's qmqpd has it: every connection accepted on a
+// TCP (inet) socket gets SO_KEEPALIVE, with the timers it inherits from the
+// listening socket (the kernel's defaults, unless whoever made the socket
+// set others, e.g. systemd's KeepAliveTimeSec=). UNIX-domain connections
+// get none. Go instead turns keepalive on with its own 15-second timers
+// for every connection accepted from a net.Listen or net.FileListener
+// listener. --listen sockets are made without that (ListenConfig.KeepAlive
+// < 0) and with SO_KEEPALIVE on the listening socket, which accepted
+// connections inherit (no system call per connection); sockets passed by
+// systemd go through keepAliveListener, which puts the listening socket's
+// timers back.
 
-// keepAlive is a listening socket's keepalive settings.
+// keepAlive is a socket's keepalive settings.
 type keepAlive struct {
 	on                  bool
 	idle, intvl, probes int // TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
@@ -46,27 +50,23 @@ func sockKeepAlive(sc syscall.Conn) (keepAlive, error) {
 	return ka, err
 }
 
-// set applies the settings to the socket behind sc: keepalive off, or on
-// with the timers.
-func (ka keepAlive) set(sc syscall.Conn) error {
+// setTimers gives the socket behind sc the keepalive timers of ka.
+func (ka keepAlive) setTimers(sc syscall.Conn) error {
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		set := func(level, opt, v int) {
-			if err := syscall.SetsockoptInt(int(fd), level, opt, v); err != nil && serr == nil {
+		for _, o := range [...][2]int{
+			{syscall.TCP_KEEPIDLE, ka.idle},
+			{syscall.TCP_KEEPINTVL, ka.intvl},
+			{syscall.TCP_KEEPCNT, ka.probes},
+		} {
+			if err := syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, o[0], o[1]); err != nil && serr == nil {
 				serr = err
 			}
 		}
-		if !ka.on {
-			set(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 0)
-			return
-		}
-		set(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, ka.idle)
-		set(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, ka.intvl)
-		set(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, ka.probes)
 	})
 	if err == nil {
 		err = serr
@@ -74,16 +74,31 @@ func (ka keepAlive) set(sc syscall.Conn) error {
 	return err
 }
 
+// keepAliveControl is the ListenConfig.Control of --listen sockets: TCP
+// listening sockets get SO_KEEPALIVE, which their connections inherit.
+func keepAliveControl(network, _ string, rc syscall.RawConn) error {
+	if network != "tcp" && network != "tcp4" && network != "tcp6" {
+		return nil
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
 // keepAliveListener gives each accepted TCP connection the keepalive
-// settings of the listening socket, undoing Go's defaults.
+// timers of the listening socket, undoing Go's (Go has already turned
+// SO_KEEPALIVE on, as Postfix does).
 type keepAliveListener struct {
 	net.Listener
 	ka keepAlive
 }
 
-// inheritKeepAlive wraps a TCP listener (one net.FileListener made from an
-// inherited socket) so its connections keep the socket's own keepalive
-// settings; other listeners are returned as they are.
+// inheritKeepAlive wraps a TCP listener made by net.FileListener from an
+// inherited socket; other listeners are returned as they are.
 func inheritKeepAlive(l net.Listener) net.Listener {
 	tl, ok := l.(*net.TCPListener)
 	if !ok {
@@ -104,7 +119,7 @@ func (l *keepAliveListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
-		_ = l.ka.set(tc)
+		_ = l.ka.setTimers(tc)
 	}
 	return c, nil
 }

@@ -3,6 +3,9 @@ package cli
 import (
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -28,9 +31,27 @@ func acceptOne(t *testing.T, l net.Listener) keepAlive {
 	return ka
 }
 
-// TestListenNoKeepAlive: connections accepted on --listen sockets have
-// no TCP keepalive, as with Postfix's qmqpd.
-func TestListenNoKeepAlive(t *testing.T) {
+// kernelKeepAlive returns the kernel's keepalive timers, which a socket
+// has unless they were set.
+func kernelKeepAlive(t *testing.T) keepAlive {
+	t.Helper()
+	ka := keepAlive{on: true}
+	for name, dst := range map[string]*int{"time": &ka.idle, "intvl": &ka.intvl, "probes": &ka.probes} {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_keepalive_" + name)
+		if err != nil {
+			t.Skip(err)
+		}
+		if *dst, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ka
+}
+
+// TestListenKeepAlive: connections accepted on --listen TCP sockets have
+// SO_KEEPALIVE with the kernel's timers, as Postfix's (sane_accept);
+// UNIX-domain ones have no keepalive.
+func TestListenKeepAlive(t *testing.T) {
 	d := &daemon{env: Env{Getenv: func(string) string { return "" }}}
 	d.g.Listen = []string{"127.0.0.1:0"}
 	ls, err := d.listeners()
@@ -38,8 +59,29 @@ func TestListenNoKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ls[0].Close()
-	if ka := acceptOne(t, ls[0]); ka.on {
-		t.Errorf("SO_KEEPALIVE is on: %+v", ka)
+	if ka, want := acceptOne(t, ls[0]), kernelKeepAlive(t); ka != want {
+		t.Errorf("keepalive %+v, want %+v", ka, want)
+	}
+	d.g.Listen = []string{"unix:" + filepath.Join(t.TempDir(), "s")}
+	if ls, err = d.listeners(); err != nil {
+		t.Fatal(err)
+	}
+	defer ls[0].Close()
+	c, err := net.Dial("unix", strings.TrimPrefix(d.g.Listen[0], "unix:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := ls[0].Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rc, _ := a.(syscall.Conn).SyscallConn()
+	var v int
+	rc.Control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) })
+	if v != 0 {
+		t.Errorf("UNIX-domain connection: SO_KEEPALIVE = %d", v)
 	}
 }
 
@@ -80,16 +122,11 @@ func inheritedListener(t *testing.T, ka *keepAlive) net.Listener {
 	return l
 }
 
-// TestInheritedKeepAlive: sockets passed by systemd keep their own
-// keepalive setting (Go would turn it on with 15 s timers).
+// TestInheritedKeepAlive: connections on sockets passed by systemd have
+// SO_KEEPALIVE with the listening socket's timers (Go would set 15 s).
 func TestInheritedKeepAlive(t *testing.T) {
-	// Without the wrapper, Go's default: on. (This shows what the wrapper
-	// undoes.)
-	if ka := acceptOne(t, inheritedListener(t, nil)); !ka.on {
-		t.Logf("note: Go no longer enables keepalive on accepted connections")
-	}
-	if ka := acceptOne(t, inheritKeepAlive(inheritedListener(t, nil))); ka.on {
-		t.Errorf("keepalive off on the listener, on for the connection: %+v", ka)
+	if ka, want := acceptOne(t, inheritKeepAlive(inheritedListener(t, nil))), kernelKeepAlive(t); ka != want {
+		t.Errorf("plain socket: connection keepalive %+v, want %+v", ka, want)
 	}
 	want := keepAlive{on: true, idle: 77, intvl: 11, probes: 3}
 	if ka := acceptOne(t, inheritKeepAlive(inheritedListener(t, &want))); ka != want {

@@ -798,6 +798,16 @@ func TestReloadQueueDirectory(t *testing.T) {
 			t.Errorf("spool2/%s: %v %v", sub, fi, err)
 		}
 	}
+	// Large messages spool in the new queue too: the old one can go.
+	if err := os.RemoveAll(filepath.Join(s.dir, "spool")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	big := "Subject: big\n\n" + strings.Repeat("0123456789012345678901234567890123456789012345678901234567890123456789\n", 3000)
+	if r, err := qmqp.Send(ctx, s.addrs[0], []byte(big), "sender@example.org", []string{"x@example.net"}); err != nil || r.Code != 'K' {
+		t.Fatalf("large message after the old queue was removed: %v %v", r, err)
+	}
 	// A queue directory that cannot be made: the reload fails, the
 	// current queue stays.
 	if err := os.WriteFile(filepath.Join(s.dir, "file"), nil, 0o644); err != nil {
@@ -809,7 +819,7 @@ func TestReloadQueueDirectory(t *testing.T) {
 	if r := send(t, s.addrs[0], "x@example.net"); r.Code != 'K' {
 		t.Fatalf("after the failed reload: %v", r)
 	}
-	if nu := queueFiles(t, filepath.Join(s.dir, "spool2")); len(nu) != 2 {
+	if nu := queueFiles(t, filepath.Join(s.dir, "spool2")); len(nu) != 3 {
 		t.Errorf("new queue after the failed reload: %v", nu)
 	}
 	s.signal(syscall.SIGTERM)
