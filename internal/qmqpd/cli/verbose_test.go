@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/qmqpd-go/qmqpd/internal/postfixtest"
+	"github.com/qmqpd-go/qmqpd/internal/qmqp"
 )
 
 // postfixLibraryLine matches the verbose lines of Postfix's library
@@ -97,7 +99,9 @@ func verboseLines(t *testing.T, inst *postfixtest.Instance, start, end, last str
 // TestVerboseInterop runs Postfix's qmqpd and ours under the real
 // master(8) (service cleanup mode), sends each one message, and compares
 // the verbose logs of the process that took it: with -v up to the idle
-// time-out exit.
+// time-out exit, and with debug_peer_list matching the client (verbose
+// for that connection only, at debug_peer_level 2: the netstring trace is
+// left out, see postfixLibraryLine).
 func TestVerboseInterop(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -117,6 +121,15 @@ func TestVerboseInterop(t *testing.T) {
 			end:   "qmqpd: connection closed",
 			last:  "qmqpd: idle timeout -- exiting",
 			want:  []string{"qmqpd: connection established", "qmqpd: send attr flags = 50", "qmqpd: name_mask: no_milters"},
+		},
+		{
+			name:   "debug_peer_list",
+			mainCF: map[string]string{"debug_peer_list": "127.0.0.1"},
+			start:  "qmqpd: connect from localhost[127.0.0.1]",
+			end:    "qmqpd: disconnect from localhost[127.0.0.1]",
+			last:   "qmqpd: disconnect from localhost[127.0.0.1]",
+			want:   []string{"qmqpd: send attr flags = 114", "qmqpd: public/cleanup socket: wanted attribute: status"},
+			absent: []string{"qmqpd: connection established", "qmqpd: connection closed", "qmqpd: master_notify: status 0"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,5 +221,62 @@ func TestVerboseStandalone(t *testing.T) {
 	// After "daemon started -- ..." and before "terminating on signal 15".
 	if diff := cmp.Diff(want, got[1:len(got)-1]); diff != "" {
 		t.Errorf("verbose lines (-want +got):\n%s", diff)
+	}
+}
+
+// TestDebugPeerStandalone: debug_peer_list raises the verbose level for a
+// matching client's connection only.
+func TestDebugPeerStandalone(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "debug_peer_list = 127.0.0.2\n", "--listen", "127.0.0.1:0")
+	for _, local := range []string{"127.0.0.2", "127.0.0.1"} {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", s.addrs[0])
+		if err != nil {
+			t.Skipf("cannot connect from %s: %v", local, err)
+		}
+		c.Write(qmqp.AppendPacket(nil, []byte("Subject: x\n\nbody\n"), "a@example.org", []string{"b@example.net"}))
+		r, err := qmqp.ReadReply(c)
+		c.Close()
+		if err != nil || r.Code != 'K' {
+			t.Fatalf("from %s: %v %v", local, r, err)
+		}
+		s.waitLog("[" + local + "]\n")
+	}
+	s.signal(syscall.SIGTERM)
+	s.wait()
+	conns := map[string][]string{}
+	cur := ""
+	for _, l := range strings.Split(s.log(), "\n") {
+		m := logLine.FindStringSubmatch(l)
+		if m == nil || m[1] != "qmqpd" {
+			continue
+		}
+		if strings.HasPrefix(m[3], "connect from ") {
+			cur = m[3][strings.LastIndexByte(m[3], '[')+1 : len(m[3])-1]
+		}
+		if cur != "" {
+			conns[cur] = append(conns[cur], m[3])
+		}
+		if strings.HasPrefix(m[3], "disconnect from ") {
+			cur = ""
+		}
+	}
+	has := func(addr, prefix string) bool {
+		for _, l := range conns[addr] {
+			if strings.HasPrefix(l, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("127.0.0.2", "before input_transp_cleanup: ") || !has("127.0.0.2", "name_mask: verify") {
+		t.Errorf("matching client: no verbose lines:\n%s", strings.Join(conns["127.0.0.2"], "\n"))
+	}
+	if has("127.0.0.1", "before input_transp_cleanup: ") || len(conns["127.0.0.1"]) == 0 {
+		t.Errorf("other client:\n%s", strings.Join(conns["127.0.0.1"], "\n"))
+	}
+	if strings.Contains(s.log(), "connection established") {
+		t.Errorf("skeleton lines without -v:\n%s", s.log())
 	}
 }
