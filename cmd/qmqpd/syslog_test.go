@@ -247,12 +247,12 @@ func TestSyslogStandalone(t *testing.T) {
 	if !strings.Contains(string(buf[:n]), ":KOk: queued as ") {
 		t.Errorf("reply %q", buf[:n])
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
 	sl.expect(t, cmd.Process.Pid,
 		priInfo+stamp+`mytag/qmqpd\[PID\]: connect from localhost\[127\.0\.0\.1\]`,
 		priInfo+stamp+`mytag/cleanup\[PID\]: `+qid+`: message-id=<.*>`,
-		priInfo+stamp+`mytag/qmqpd\[PID\]: disconnect from localhost\[127\.0\.0\.1\]`,
-		priInfo+stamp+`mytag/qmqpd\[PID\]: terminating on signal 15`)
+		priInfo+stamp+`mytag/qmqpd\[PID\]: disconnect from localhost\[127\.0\.0\.1\]`)
+	cmd.Process.Signal(syscall.SIGTERM)
+	sl.expect(t, cmd.Process.Pid, priInfo+stamp+`mytag/qmqpd\[PID\]: terminating on signal 15`)
 	if err := <-done; err != nil {
 		t.Errorf("exit: %v", err)
 	}
