@@ -229,7 +229,7 @@ func TestVerboseStandalone(t *testing.T) {
 func TestDebugPeerStandalone(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "debug_peer_list = 127.0.0.2\n", "--listen", "127.0.0.1:0")
-	for _, local := range []string{"127.0.0.2", "127.0.0.1"} {
+	for i, local := range []string{"127.0.0.2", "127.0.0.1"} {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
 		c, err := d.Dial("tcp", s.addrs[0])
 		if err != nil {
@@ -241,7 +241,13 @@ func TestDebugPeerStandalone(t *testing.T) {
 		if err != nil || r.Code != 'K' {
 			t.Fatalf("from %s: %v %v", local, r, err)
 		}
-		s.waitLog("[" + local + "]\n")
+		// One session after the other.
+		for n := 0; strings.Count(s.log(), "]: disconnect from ") <= i; n++ {
+			if n > 2000 {
+				t.Fatalf("no disconnect line for %s:\n%s", local, s.log())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	s.signal(syscall.SIGTERM)
 	s.wait()
