@@ -106,12 +106,17 @@ func runGoClient(ctx context.Context, addr string, sessions, msgs int, msg []byt
 
 // runCeiling measures the raw durable-write rate of the file system: each
 // of sessions goroutines creates a file, writes size bytes, fsyncs and
-// closes it, msgs files in all, in dir.
-func runCeiling(dir string, sessions, size, msgs int) (loadResult, error) {
+// closes it, msgs files in all, in dir. Afterwards dir is set aside in
+// aside, or removed when aside is nil.
+func runCeiling(dir string, sessions, size, msgs int, aside *setAside) (loadResult, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return loadResult{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if aside == nil || aside.move(dir) != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	data := message(size)
 	var next atomic.Int64
 	var firstErr atomic.Value

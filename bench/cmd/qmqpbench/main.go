@@ -210,9 +210,17 @@ func logf(w io.Writer, format string, args ...any) {
 }
 
 func bench(o options, stdout io.Writer) error {
-	if err := os.RemoveAll(o.dir); err != nil {
-		return err
+	if _, err := os.Stat(o.dir); err == nil {
+		// Left by an interrupted run. Deleting its files frees many inodes
+		// at once, which makes file creation slower for a while on ext4
+		// without a journal (see setAside): let them age first.
+		if err := os.RemoveAll(o.dir); err != nil {
+			return err
+		}
+		logf(stdout, "removed an earlier scratch directory; waiting %s for its freed inodes to age", inodeAging)
+		time.Sleep(inodeAging)
 	}
+	defer os.RemoveAll(o.dir)
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
@@ -269,15 +277,23 @@ func bench(o options, stdout io.Writer) error {
 	ctx := context.Background()
 	var cells []*cellResult
 	start := time.Now()
+	aside := &setAside{dir: filepath.Join(o.dir, "set-aside")}
 	for _, size := range o.sizes {
 		msg := message(size)
+		// Files of small messages are set aside rather than deleted (see
+		// setAside); large ones would fill the disk, and their cost is
+		// in the data, not in the inode.
+		keep := aside
+		if size > setAsideMaxSize {
+			keep = nil
+		}
 		for _, sess := range o.sessions {
 			c := &cellResult{sessions: sess, size: size, srv: map[string]*srvResult{}}
 			for _, s := range servers {
 				c.srv[s.name] = &srvResult{}
 			}
 			n := count("ceiling", size, sess)
-			cr, err := runCeiling(filepath.Join(o.dir, "ceiling"), sess, size, n)
+			cr, err := runCeiling(filepath.Join(o.dir, "ceiling"), sess, size, n, keep)
 			if err != nil {
 				return fmt.Errorf("fsync ceiling: %w", err)
 			}
@@ -309,7 +325,7 @@ func bench(o options, stdout io.Writer) error {
 					if lr.errText != "" {
 						r.errors = append(r.errors, lr.errText)
 					}
-					if err := clearIncoming(s.queueDir); err != nil {
+					if err := clearIncoming(s.queueDir, keep); err != nil {
 						return err
 					}
 					logf(stdout, "%4d sessions %7s: %-7s qmqp-source %5d msgs %7.0f msg/s  cpu %.3f s/1000  rss %.1f MiB", sess, sizeName(size), s.name, lr.msgs, rate, cpu/float64(lr.msgs)*1000, float64(rss)/1024)
@@ -326,7 +342,7 @@ func bench(o options, stdout io.Writer) error {
 					if got := countIncoming(s.queueDir); got != lr.msgs-lr.errors {
 						r.errors = append(r.errors, fmt.Sprintf("go client: %d queued, %d queue files ready", lr.msgs-lr.errors, got))
 					}
-					if err := clearIncoming(s.queueDir); err != nil {
+					if err := clearIncoming(s.queueDir, keep); err != nil {
 						return err
 					}
 					logf(stdout, "%4d sessions %7s: %-7s go client   %5d msgs %7.0f msg/s  p50 %s p99 %s", sess, sizeName(size), s.name, lr.msgs, float64(lr.msgs)/lr.elapsed.Seconds(), ms(percentile(lr.lat, 50)), ms(percentile(lr.lat, 99)))
@@ -376,10 +392,18 @@ func memoryTest(ctx context.Context, stdout io.Writer, s *server, o options) *me
 			m.errText += fmt.Sprintf(" (%d queued, %d queue files ready)", lr.msgs-lr.errors, got)
 		}
 	}
-	_ = clearIncoming(s.queueDir)
+	_ = clearIncoming(s.queueDir, nil)
 	logf(stdout, "memory test: peak RSS %.1f MiB, %d errors, %s%s", float64(m.peakKB)/1024, m.errors, m.elapsed.Round(time.Millisecond), map[bool]string{true: " (ABORTED over limit)"}[m.aborted])
 	return m
 }
+
+// setAsideMaxSize is the largest message size whose queue files are set
+// aside instead of deleted between runs.
+const setAsideMaxSize = 16 << 10
+
+// inodeAging is how long ext4 keeps skipping a freed inode (30 s, the
+// dirty-expire interval, plus 5 s), with a margin.
+const inodeAging = 40 * time.Second
 
 func sizeName(n int) string {
 	switch {
