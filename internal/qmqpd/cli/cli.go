@@ -226,6 +226,11 @@ func (d *daemon) run() error {
 	if err != nil {
 		return err
 	}
+	// Postfix's start-up checks of the global parameters (mail_params_init),
+	// with the -o overrides applied, in every mode.
+	if err := cfg.CheckGlobals(); err != nil {
+		return err
+	}
 	d.cfg = cfg
 	standalone := len(g.Listen) > 0 || d.env.Getenv("LISTEN_FDS") != ""
 	underMaster := !standalone && !g.Stdio
@@ -728,6 +733,9 @@ func (d *daemon) reload(srv *qmqpd.Server) {
 		Getenv:      d.env.Getenv,
 		Warn:        d.warn,
 	})
+	if err == nil {
+		err = cfg.CheckGlobals()
+	}
 	if err == nil {
 		err = d.apply(srv, cfg)
 		if err == nil {

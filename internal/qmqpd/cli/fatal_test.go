@@ -29,7 +29,7 @@ func TestFatalPause(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\nmail_owner = daemon\nsetgid_group = bin\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(exe, tc.args...)

@@ -58,6 +58,9 @@ type server struct {
 func writeMainCF(t *testing.T, dir, extra string) {
 	t.Helper()
 	text := `compatibility_level = 3.6
+# Accounts that exist on every Linux system (checked at start-up).
+mail_owner = daemon
+setgid_group = bin
 myhostname = mx.example.org
 mydomain = example.org
 inet_protocols = all
