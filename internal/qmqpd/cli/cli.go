@@ -684,6 +684,8 @@ func (d *daemon) runStandalone() error {
 	srv.OnQueueError = func(err error) { d.error(fmt.Sprintf("unable to open a queue file: %v", err)) }
 	srv.OnFatal = func(text string) { d.error(text) }
 
+	// Logged before the first connection's lines.
+	d.log.Infof("daemon started -- configuration %s, listening on %s", d.cfg.Dir(), strings.Join(addrs, " "))
 	served := make(chan error, len(listeners))
 	for _, l := range listeners {
 		if d.verbose > 0 {
@@ -691,7 +693,6 @@ func (d *daemon) runStandalone() error {
 		}
 		go func() { served <- srv.Serve(l) }()
 	}
-	d.log.Infof("daemon started -- configuration %s, listening on %s", d.cfg.Dir(), strings.Join(addrs, " "))
 	running := len(listeners)
 	for {
 		select {
