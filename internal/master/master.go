@@ -137,6 +137,15 @@ type Config struct {
 	Accepted func(net.Conn) error
 	// Errorf reports non-fatal problems (Postfix's "error: " lines).
 	Errorf func(format string, args ...any)
+	// Established, when set, is called for each accepted connection
+	// before master(8) is told the process is busy (where Postfix's
+	// verbose mode logs "connection established").
+	Established func()
+	// Notified, when set, gets the outcome of each status update sent to
+	// master(8) (Taken before serving a connection, Avail after), for
+	// Postfix's verbose "master_notify: status N[: error]" lines. A failed
+	// Avail update ends Run with MasterGone.
+	Notified func(status int32, err error)
 	// Warnf reports Postfix's "warning: " lines (with -t pass: a passer
 	// that sends a malformed hand-over).
 	Warnf func(format string, args ...any)
@@ -254,8 +263,14 @@ func Run(cfg Config) (Reason, error) {
 			}
 			continue
 		}
+		if cfg.Established != nil {
+			cfg.Established()
+		}
 		if cfg.StatusFD >= 0 {
-			_ = Notify(cfg.StatusFD, pid, cfg.Generation, Taken)
+			err := Notify(cfg.StatusFD, pid, cfg.Generation, Taken)
+			if cfg.Notified != nil {
+				cfg.Notified(Taken, err)
+			}
 		}
 		var conn net.Conn
 		if pass != nil {
@@ -276,7 +291,11 @@ func Run(cfg Config) (Reason, error) {
 			cfg.Errorf("accept connection: %s", errText(err))
 		}
 		if cfg.StatusFD >= 0 {
-			if err := Notify(cfg.StatusFD, pid, cfg.Generation, Avail); err != nil {
+			err := Notify(cfg.StatusFD, pid, cfg.Generation, Avail)
+			if cfg.Notified != nil {
+				cfg.Notified(Avail, err)
+			}
+			if err != nil {
 				return MasterGone, nil
 			}
 		}

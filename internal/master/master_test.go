@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -292,5 +293,52 @@ func TestRunInetKeepalive(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no connection")
+	}
+}
+
+// TestRunNotified: Established comes before the Taken update, Notified gets
+// each update's outcome, and a master gone while the connection was served
+// makes the Avail update fail and Run end with MasterGone.
+func TestRunNotified(t *testing.T) {
+	h := newHarness(t)
+	var events []string
+	done := make(chan Reason, 1)
+	go func() {
+		r, err := Run(Config{
+			ListenFDs:   []int{h.lnFD},
+			StatusFD:    h.status,
+			Established: func() { events = append(events, "established") },
+			Notified: func(status int32, err error) {
+				events = append(events, fmt.Sprintf("status %d: %v", status, errors.Is(err, syscall.EPIPE)))
+			},
+			Accepted: func(c net.Conn) error {
+				// master(8) goes away while the client is served.
+				syscall.Close(h.masterFD)
+				h.masterFD = -1
+				c.Close()
+				return nil
+			},
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	c, err := net.Dial("tcp", h.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case r := <-done:
+		if r != MasterGone {
+			t.Errorf("reason %v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not end")
+	}
+	want := []string{"established", "status 0: false", "status 1: true"}
+	if strings.Join(events, "|") != strings.Join(want, "|") {
+		t.Errorf("events %q, want %q", events, want)
 	}
 }

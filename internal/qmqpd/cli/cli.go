@@ -477,16 +477,19 @@ func (d *daemon) runMaster(service string) error {
 		MaxIdle:    maxIdle,
 		// A session's fatal error (e.g. cleanup unreachable, wrong
 		// privileges) ends the process at once, as in Postfix.
-		Accepted: func(c net.Conn) error {
-			d.verboseInfo("connection established")
-			d.verboseInfo("master_notify: status %d", master.Taken)
-			if err := srv.ServeConn(c); err != nil {
-				return err
+		Accepted:    srv.ServeConn,
+		Established: func() { d.verboseInfo("connection established") },
+		// Postfix logs "connection closed" only when master(8) took the
+		// Avail update; otherwise "master disconnect -- exiting" follows.
+		Notified: func(status int32, err error) {
+			if err != nil {
+				d.verboseInfo("master_notify: status %d: %s", status, notifyErrText(err))
+				return
 			}
-			// master.Run tells master(8) right after this returns.
-			d.verboseInfo("master_notify: status %d", master.Avail)
-			d.verboseInfo("connection closed")
-			return nil
+			d.verboseInfo("master_notify: status %d", status)
+			if status == master.Avail {
+				d.verboseInfo("connection closed")
+			}
 		},
 		Errorf: func(format string, args ...any) { d.error(fmt.Sprintf(format, args...)) },
 		Warnf:  func(format string, args ...any) { d.warn(fmt.Sprintf(format, args...)) },
@@ -500,6 +503,15 @@ func (d *daemon) runMaster(service string) error {
 		}
 	}
 	return err
+}
+
+// notifyErrText is the %m text of a failed status update.
+func notifyErrText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errnoText(errno)
+	}
+	return err.Error()
 }
 
 // confine applies -c and -u to the standalone server: it creates the queue
