@@ -19,9 +19,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -178,11 +178,11 @@ func (c *Client) Open(ctx context.Context, flags int) (*Stream, error) {
 		if err == nil {
 			break
 		}
-		info(fmt.Sprintf("connect to subsystem %s: %s", name, errText(err)))
+		info(fmt.Sprintf("connect to subsystem %s: %s", name, syserr.Text(err)))
 		if c.Attempts <= 1 {
 			return nil, err
 		}
-		text := fmt.Sprintf("connect #%d to subsystem %s: %s", attempt, name, errText(err))
+		text := fmt.Sprintf("connect #%d to subsystem %s: %s", attempt, name, syserr.Text(err))
 		if attempt >= c.Attempts {
 			return nil, &ConnectError{Text: text, Err: err}
 		}
@@ -434,24 +434,4 @@ func isUnsigned(s string) bool {
 		}
 	}
 	return true
-}
-
-// errText returns the system's message for err, capitalised like %m.
-func errText(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		err = se.Err
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		err = oe.Err
-		if errors.As(err, &se) {
-			err = se.Err
-		}
-	}
-	t := err.Error()
-	if t != "" {
-		t = strings.ToUpper(t[:1]) + t[1:]
-	}
-	return t
 }

@@ -2,6 +2,7 @@ package dict
 
 import (
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"strings"
 )
 
@@ -178,7 +179,7 @@ func parseCIDRTable(r *Registry, name string, src []byte) *cidrTable {
 func openTexthash(r *Registry, name string) (Table, error) {
 	src, err := readFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %s", name, errnoText(err))
+		return nil, fmt.Errorf("open database %s: %s", name, syserr.Text(err))
 	}
 	return parseTexthash(r, name, src)
 }

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"io"
 	"os"
 	"strings"
-	"syscall"
 )
 
 // logicalLine is one logical line of a table source file.
@@ -97,7 +97,7 @@ func openSource(typ, name string) ([]byte, error) {
 	}
 	b, err := readFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %s", name, errnoText(err))
+		return nil, fmt.Errorf("open %s: %s", name, syserr.Text(err))
 	}
 	return b, nil
 }
@@ -133,35 +133,3 @@ func readFile(path string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// errnoText returns strerror(3)'s text for err, e.g. "No such file or
-// directory".
-func errnoText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		if s, ok := strerror[errno]; ok {
-			return s
-		}
-	}
-	s := err.Error()
-	if s != "" {
-		s = strings.ToUpper(s[:1]) + s[1:]
-	}
-	return s
-}
-
-// strerror holds glibc's texts where Go's differ only in case.
-var strerror = map[syscall.Errno]string{
-	syscall.ENOENT:  "No such file or directory",
-	syscall.EACCES:  "Permission denied",
-	syscall.EISDIR:  "Is a directory",
-	syscall.ENOTDIR: "Not a directory",
-	syscall.ELOOP:   "Too many levels of symbolic links",
-}
-
-// ErrnoText is errnoText for other packages: strerror(3)'s wording.
-func ErrnoText(err error) string { return errnoText(err) }

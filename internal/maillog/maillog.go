@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"io"
 	"net"
 	"os"
@@ -203,7 +204,7 @@ func New(opts Options) (*Logger, error) {
 		if opts.PostlogSocket == "" {
 			f, err := openLogFile(opts.MaillogFile)
 			if err != nil {
-				return nil, fmt.Errorf("open logfile '%s': %s", opts.MaillogFile, errText(err))
+				return nil, fmt.Errorf("open logfile '%s': %s", opts.MaillogFile, syserr.Text(err))
 			}
 			l.file = newFileWriter(f)
 		}
@@ -241,19 +242,6 @@ func (l *Logger) dial(path string) bool {
 	}
 	l.conn, l.connPath = c, path
 	return true
-}
-
-// errText returns the operating system's message for err, like %m.
-func errText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	s := err.Error()
-	if s != "" {
-		s = strings.ToUpper(s[:1]) + s[1:]
-	}
-	return s
 }
 
 // Close releases the log file and sockets.

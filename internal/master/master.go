@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"net"
 	"os"
 	"syscall"
@@ -80,28 +81,13 @@ func OpenLock(path string) (*os.File, error) {
 		return f, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("open lock file %s: cannot open file: %s", path, errText(err))
+		return nil, fmt.Errorf("open lock file %s: cannot open file: %s", path, syserr.Text(err))
 	}
 	f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file %s: cannot create file exclusively: %s", path, errText(err))
+		return nil, fmt.Errorf("open lock file %s: cannot create file exclusively: %s", path, syserr.Text(err))
 	}
 	return f, nil
-}
-
-func errText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		s := errno.Error()
-		if s != "" {
-			return string(s[0]-'a'+'A') + s[1:]
-		}
-	}
-	return err.Error()
 }
 
 // Config describes one child process's service loop.
@@ -207,13 +193,13 @@ func Run(cfg Config) (Reason, error) {
 	for cfg.MaxUse == 0 || useCount < cfg.MaxUse {
 		if cfg.Lock != nil {
 			if err := flock(cfg.Lock, syscall.LOCK_EX); err != nil {
-				return 0, fmt.Errorf("select lock: %s", errText(err))
+				return 0, fmt.Errorf("select lock: %s", syserr.Text(err))
 			}
 		}
 		readyFD, gone, timedOut, err := wait(cfg.ListenFDs, cfg.StatusFD, idleDeadline)
 		if err != nil {
 			unlock(cfg.Lock)
-			return 0, fmt.Errorf("select: %s", errText(err))
+			return 0, fmt.Errorf("select: %s", syserr.Text(err))
 		}
 		if gone {
 			unlock(cfg.Lock)
@@ -247,12 +233,12 @@ func Run(cfg Config) (Reason, error) {
 				if aerr == nil {
 					syscall.Close(nfd)
 				}
-				return 0, fmt.Errorf("select unlock: %s", errText(err))
+				return 0, fmt.Errorf("select unlock: %s", syserr.Text(err))
 			}
 		}
 		if aerr != nil {
 			if aerr != syscall.EAGAIN {
-				text := errText(aerr)
+				text := syserr.Text(aerr)
 				if e, ok := aerr.(syscall.Errno); ok {
 					text = errnoText(e)
 				}
@@ -288,7 +274,7 @@ func Run(cfg Config) (Reason, error) {
 				pass.served()
 			}
 		} else {
-			cfg.Errorf("accept connection: %s", errText(err))
+			cfg.Errorf("accept connection: %s", syserr.Text(err))
 		}
 		if cfg.StatusFD >= 0 {
 			err := Notify(cfg.StatusFD, pid, cfg.Generation, Avail)

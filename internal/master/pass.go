@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"net"
 	"os"
 	"syscall"
@@ -51,7 +52,7 @@ func errnoText(e syscall.Errno) string {
 	if e == 0 {
 		return "Application error"
 	}
-	return errText(e)
+	return syserr.Errno(e)
 }
 
 // saneAccept is Postfix's sane_accept: errors that only mean "nothing to

@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"io"
 	"os"
 	"strings"
@@ -133,7 +134,7 @@ func (l *List) include(dicts *dict.Registry, path string, match bool, depth int)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		reason := "open file " + path + ": " + dict.ErrnoText(err)
+		reason := "open file " + path + ": " + syserr.Text(err)
 		t := dicts.Surrogate("non-existent", path, reason)
 		l.patterns = append(l.patterns, pattern{negate: !match, table: t})
 		return nil
@@ -151,7 +152,7 @@ func (l *List) include(dicts *dict.Registry, path string, match bool, depth int)
 			if rerr == io.EOF {
 				return nil
 			}
-			return fmt.Errorf("match_list_parse: read file %s: %s", path, dict.ErrnoText(rerr))
+			return fmt.Errorf("match_list_parse: read file %s: %s", path, syserr.Text(rerr))
 		}
 	}
 }

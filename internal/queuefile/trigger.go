@@ -3,6 +3,7 @@ package queuefile
 import (
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"io/fs"
 	"net"
 	"os"
@@ -80,11 +81,7 @@ func socketTrigger(path, rel string, req []byte, timeout time.Duration) error {
 func Strerror(err error) string {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		s := errno.Error()
-		if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-			s = string(s[0]-'a'+'A') + s[1:]
-		}
-		return s
+		return syserr.Errno(errno)
 	}
 	return err.Error()
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"os"
 	"path/filepath"
 
@@ -83,11 +84,11 @@ func mkdirMode(path string, mode os.FileMode, parents bool) error {
 		mk = os.MkdirAll
 	}
 	if err := mk(path, mode); err != nil {
-		return fmt.Errorf("create directory %s: %s", path, errnoText(err))
+		return fmt.Errorf("create directory %s: %s", path, syserr.Text(err))
 	}
 	// The umask may have removed bits; set the exact mode.
 	if err := os.Chmod(path, mode); err != nil {
-		return fmt.Errorf("chmod %s: %s", path, errnoText(err))
+		return fmt.Errorf("chmod %s: %s", path, syserr.Text(err))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"io"
 	"net"
 	"os"
@@ -415,7 +416,7 @@ func (d *daemon) runMaster(service string) error {
 		return err
 	}
 	if err := os.Chdir(queueDir); err != nil {
-		return fmt.Errorf("chdir(\"%s\"): %s", queueDir, errnoText(err))
+		return fmt.Errorf("chdir(\"%s\"): %s", queueDir, syserr.Text(err))
 	}
 	scfg, err := d.serverConfig(true)
 	if err != nil {
@@ -424,10 +425,10 @@ func (d *daemon) runMaster(service string) error {
 	if g.Chroot {
 		loadBeforeChroot()
 		if err := syscall.Chroot(queueDir); err != nil {
-			return fmt.Errorf("chroot(%s): %s", queueDir, errnoText(err))
+			return fmt.Errorf("chroot(%s): %s", queueDir, syserr.Text(err))
 		}
 		if err := os.Chdir("/"); err != nil {
-			return fmt.Errorf("chdir(/): %s", errnoText(err))
+			return fmt.Errorf("chdir(/): %s", syserr.Text(err))
 		}
 	}
 	if g.Unprivileged {
@@ -441,7 +442,7 @@ func (d *daemon) runMaster(service string) error {
 		if err := syscall.Fstat(fd, &st); err != nil {
 			// Postfix fails when it registers the descriptor with its
 			// event loop.
-			return fmt.Errorf("event_enable_read: epoll_ctl EPOLL_CTL_ADD: %s", errnoText(err))
+			return fmt.Errorf("event_enable_read: epoll_ctl EPOLL_CTL_ADD: %s", syserr.Text(err))
 		}
 	}
 	if len(g.Args) > 0 {
@@ -509,7 +510,7 @@ func (d *daemon) runMaster(service string) error {
 func notifyErrText(err error) string {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return errnoText(errno)
+		return syserr.Text(errno)
 	}
 	return err.Error()
 }
@@ -542,21 +543,21 @@ func (d *daemon) confine(queueDir string) (string, error) {
 		if uid >= 0 {
 			for _, sub := range queueDirs {
 				if err := os.Chown(filepath.Join(queueDir, sub.name), uid, gid); err != nil {
-					return "", fmt.Errorf("chown %s: %s", filepath.Join(queueDir, sub.name), errnoText(err))
+					return "", fmt.Errorf("chown %s: %s", filepath.Join(queueDir, sub.name), syserr.Text(err))
 				}
 			}
 		}
 	}
 	if err := os.Chdir(queueDir); err != nil {
-		return "", fmt.Errorf("chdir(\"%s\"): %s", queueDir, errnoText(err))
+		return "", fmt.Errorf("chdir(\"%s\"): %s", queueDir, syserr.Text(err))
 	}
 	if d.g.Chroot {
 		loadBeforeChroot()
 		if err := syscall.Chroot(queueDir); err != nil {
-			return "", fmt.Errorf("chroot(%s): %s", queueDir, errnoText(err))
+			return "", fmt.Errorf("chroot(%s): %s", queueDir, syserr.Text(err))
 		}
 		if err := os.Chdir("/"); err != nil {
-			return "", fmt.Errorf("chdir(/): %s", errnoText(err))
+			return "", fmt.Errorf("chdir(/): %s", syserr.Text(err))
 		}
 	}
 	if uid >= 0 {
@@ -571,13 +572,13 @@ func (d *daemon) confine(queueDir string) (string, error) {
 
 func dropPrivileges(uid, gid int) error {
 	if err := syscall.Setgroups([]int{gid}); err != nil {
-		return fmt.Errorf("setgroups(1, &%d): %s", gid, errnoText(err))
+		return fmt.Errorf("setgroups(1, &%d): %s", gid, syserr.Text(err))
 	}
 	if err := syscall.Setgid(gid); err != nil {
-		return fmt.Errorf("setgid(%d): %s", gid, errnoText(err))
+		return fmt.Errorf("setgid(%d): %s", gid, syserr.Text(err))
 	}
 	if err := syscall.Setuid(uid); err != nil {
-		return fmt.Errorf("setuid(%d): %s", uid, errnoText(err))
+		return fmt.Errorf("setuid(%d): %s", uid, syserr.Text(err))
 	}
 	return nil
 }
@@ -649,7 +650,7 @@ func (d *daemon) runStandalone() error {
 	}
 	d.queueConf = queueDir
 	if d.startDir, err = os.Getwd(); err != nil {
-		return fmt.Errorf("getcwd: %s", errnoText(err))
+		return fmt.Errorf("getcwd: %s", syserr.Text(err))
 	}
 	// Bind first: the addresses may need privileges that -u gives up.
 	listeners, err := d.listeners()
@@ -910,22 +911,6 @@ func writeAtomic(path, data string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func errnoText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		err = se.Err
-	}
-	s := err.Error()
-	if s != "" {
-		s = strings.ToUpper(s[:1]) + s[1:]
-	}
-	return s
 }
 
 // isatty reports whether f is a terminal.
