@@ -114,26 +114,8 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 		if s.err != nil {
 			return total, s.err
 		}
-		if s.f == nil && len(s.buf) < s.memLimit {
-			if len(s.buf) == cap(s.buf) && len(s.buf) > 0 {
-				// Full, perhaps exactly at the size Grow announced: look
-				// for more with a small read before growing.
-				var probe [64]byte
-				n, err := r.Read(probe[:])
-				if n > 0 {
-					if _, werr := s.Write(probe[:n]); werr != nil {
-						return total + int64(n), werr
-					}
-					total += int64(n)
-				}
-				if err == io.EOF {
-					return total, nil
-				}
-				if err != nil {
-					return total, err
-				}
-				continue
-			}
+		inMemory := s.f == nil && len(s.buf) < s.memLimit
+		if inMemory && (len(s.buf) < cap(s.buf) || len(s.buf) == 0) {
 			if len(s.buf) == cap(s.buf) {
 				// Grow toward the limit, never past it.
 				nc := min(max(2*cap(s.buf), 4096), s.memLimit)
@@ -153,15 +135,24 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 			}
 			continue
 		}
-		// On disk (or about to be: Write moves the message there when this
-		// read brings more than the memory holds).
-		if s.chunk == nil {
-			s.chunk = make([]byte, spoolChunk)
+		// Otherwise the bytes go through Write, from a read buffer: a small
+		// probe when the memory buffer is full, perhaps exactly at the size
+		// Grow announced (look for more before growing), or the chunk
+		// buffer once the message is on disk (or about to be: Write moves
+		// it there when this read brings more than the memory holds).
+		var via []byte
+		if inMemory {
+			var probe [64]byte
+			via = probe[:]
+		} else {
+			if s.chunk == nil {
+				s.chunk = make([]byte, spoolChunk)
+			}
+			via = s.chunk
 		}
-		chunk := s.chunk
-		n, err := r.Read(chunk)
+		n, err := r.Read(via)
 		if n > 0 {
-			if _, werr := s.Write(chunk[:n]); werr != nil {
+			if _, werr := s.Write(via[:n]); werr != nil {
 				return total + int64(n), werr
 			}
 			total += int64(n)
