@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/testenv"
 	"io"
 	"net"
 	"os"
@@ -61,26 +62,6 @@ func passListener(t *testing.T) (path string, fd int) {
 	}
 	t.Cleanup(func() { ln.Close(); f.Close() })
 	return path, fd
-}
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c, s
 }
 
 // passer plays postscreen: it connects to path and runs steps on the
@@ -251,7 +232,7 @@ func TestPassAccept(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			path, lfd := passListener(t)
-			client, server := tcpPair(t)
+			client, server := testenv.TCPPair(t)
 			var log logRecorder
 			p := newPassReceiver(log.warnf, nil)
 			p.timeout = 200 * time.Millisecond
@@ -401,7 +382,7 @@ func TestRunPass(t *testing.T) {
 	}()
 
 	// A well-formed hand-over of a TCP client.
-	client, server := tcpPair(t)
+	client, server := testenv.TCPPair(t)
 	closedByChild(t, passer(t, path, sendFDs(t, "\x00", server), write(t, postscreenAttrs)))
 	server.Close()
 	io.WriteString(client, "hello")

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -78,4 +79,40 @@ func NeedNullmailer(t testing.TB) string {
 	}
 	t.Skipf("%s skipped", msg)
 	return ""
+}
+
+// NeedRoot skips t unless it runs as root, or fails it when
+// QMQPD_INTEROP=require; what says what needs root ("running a real
+// master(8)").
+func NeedRoot(t testing.TB, what string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if Required() {
+		t.Fatalf("%s needs root, and QMQPD_INTEROP=require", what)
+	}
+	t.Skipf("%s needs root", what)
+}
+
+// TCPPair returns both ends of a loopback TCP connection, closed when t
+// ends.
+func TCPPair(t testing.TB) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.AcceptTCP()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
 }

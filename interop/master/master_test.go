@@ -76,12 +76,7 @@ func waitLog(t *testing.T, inst *postfixtest.Instance, re *regexp.Regexp, n int)
 // max_use 1 and a short max_idle.
 func TestUnderMaster(t *testing.T) {
 	testenv.NeedPostfix(t)
-	if os.Geteuid() != 0 {
-		if testenv.Required() {
-			t.Fatal("running a real master(8) needs root, and QMQPD_INTEROP=require")
-		}
-		t.Skip("running a real master(8) needs root")
-	}
+	testenv.NeedRoot(t, "running a real master(8)")
 	bin := buildQmqpd(t)
 	inst := postfixtest.StartWith(t, postfixtest.Options{
 		QmqpdBinary: bin,

@@ -37,12 +37,7 @@ type passSide struct {
 // the same queue files, with no complaint from master or postscreen.
 func TestPassBehindPostscreen(t *testing.T) {
 	testenv.NeedPostfix(t)
-	if os.Geteuid() != 0 {
-		if testenv.Required() {
-			t.Fatal("running a real master(8) needs root, and QMQPD_INTEROP=require")
-		}
-		t.Skip("running a real master(8) needs root")
-	}
+	testenv.NeedRoot(t, "running a real master(8)")
 	bin := buildQmqpd(t)
 	// "smtpd" is postscreen's default smtpd_service_name; Postfix's qmqpd
 	// runs from a directory next to daemon_directory so that it keeps
@@ -204,7 +199,7 @@ func badPasser(t *testing.T, inst *postfixtest.Instance) {
 		pid := ""
 		for i, steps := range seq {
 			good := len(steps) == 2 && steps[1].data == attrs
-			client, server := tcpPair(t)
+			client, server := testenv.TCPPair(t)
 			c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: filepath.Join(inst.QueueDir, "private", service), Net: "unix"})
 			if err != nil {
 				t.Fatal(err)
@@ -323,26 +318,6 @@ func servicePID(t *testing.T, service string) string {
 	}
 	t.Fatalf("no process for service %s", service)
 	return ""
-}
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c, s
 }
 
 // sessionLines returns the masked log lines of the qmqpd processes that
