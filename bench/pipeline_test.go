@@ -127,6 +127,22 @@ func feed(st *cleanup.Stream, recs []record) {
 	}
 }
 
+// runPipeline sends one message's records through c per iteration.
+func runPipeline(b *testing.B, c *cleanup.Cleanup, recs []record, size int) {
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		st, err := c.Open(context.Background(), cleanup.FlagMaskExternal)
+		if err != nil {
+			b.Fatal(err)
+		}
+		feed(st, recs)
+		if status, reason := st.Finish(); status != 0 {
+			b.Fatalf("status %d %s", status, reason)
+		}
+	}
+}
+
 // BenchmarkContentPipeline is the built-in cleanup from qmqpd's records to
 // queue file records, per message, without the file system.
 func BenchmarkContentPipeline(b *testing.B) {
@@ -135,18 +151,7 @@ func BenchmarkContentPipeline(b *testing.B) {
 			msg := message(size)
 			recs := records(msg)
 			c := &cleanup.Cleanup{Settings: cleanup.DefaultSettings("bench.example.org", "example.org"), Store: &discardStore{}}
-			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				st, err := c.Open(context.Background(), cleanup.FlagMaskExternal)
-				if err != nil {
-					b.Fatal(err)
-				}
-				feed(st, recs)
-				if status, reason := st.Finish(); status != 0 {
-					b.Fatalf("status %d %s", status, reason)
-				}
-			}
+			runPipeline(b, c, recs, size)
 		})
 	}
 }
@@ -164,18 +169,7 @@ func BenchmarkQueueFile(b *testing.B) {
 			}
 			q := &queuefile.Queue{Dir: dir}
 			c := &cleanup.Cleanup{Settings: cleanup.DefaultSettings("bench.example.org", "example.org"), Store: cleanup.QueueStore{Queue: q}}
-			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				st, err := c.Open(context.Background(), cleanup.FlagMaskExternal)
-				if err != nil {
-					b.Fatal(err)
-				}
-				feed(st, recs)
-				if status, reason := st.Finish(); status != 0 {
-					b.Fatalf("status %d %s", status, reason)
-				}
-			}
+			runPipeline(b, c, recs, size)
 		})
 	}
 }
