@@ -3,6 +3,7 @@ package qmqpd
 import (
 	"bytes"
 	"fmt"
+	"github.com/qmqpd-go/qmqpd/internal/postfixtest"
 	"io"
 	"regexp"
 	"sort"
@@ -96,22 +97,11 @@ func (m *masker) text(s string) string {
 func logLines(raw string) []string {
 	var out []string
 	for _, line := range strings.Split(raw, "\n") {
-		// "Nov 24 14:32:53 research postfix/cleanup[13104]: text"
-		f := strings.SplitN(line, " ", 6)
-		if len(f) < 6 {
+		prog, text, ok := postfixtest.SplitLogLine(line)
+		if !ok || prog != "qmqpd" && prog != "cleanup" || clockNoiseRE.MatchString(text) {
 			continue
 		}
-		prog := f[4]
-		if i := strings.IndexByte(prog, '['); i >= 0 {
-			prog = prog[:i]
-		}
-		if i := strings.LastIndexByte(prog, '/'); i >= 0 {
-			prog = prog[i+1:]
-		}
-		if prog != "qmqpd" && prog != "cleanup" || clockNoiseRE.MatchString(f[5]) {
-			continue
-		}
-		out = append(out, prog+": "+f[5])
+		out = append(out, prog+": "+text)
 	}
 	return out
 }
