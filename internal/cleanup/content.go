@@ -218,7 +218,7 @@ func (st *Stream) headerDone() {
 	}
 	if st.seen&(1<<uint(pick(hdrDate, hdrResentDate))) == 0 {
 		b := append(append(st.w.rec[:0], st.resent...), "Date: "...)
-		st.w.rec = appendMailDate(b, st.arrival, st.s.Location)
+		st.w.rec = AppendMailDate(b, st.arrival, st.s.Location)
 		st.out(recNorm, st.w.rec)
 	}
 	if st.seen&(1<<uint(pick(hdrFrom, hdrResentFrom))) == 0 {
@@ -253,11 +253,12 @@ func (st *Stream) bodyCallback(typ byte, text []byte) {
 // "Tue, 24 Nov 2026 14:32:52 +0000 (UTC)", day of month padded with a
 // space. Like Postfix, an offset between -1h and 0 prints as "+00MM".
 func MailDate(t time.Time, loc *time.Location) string {
-	return string(appendMailDate(nil, t, loc))
+	return string(AppendMailDate(nil, t, loc))
 }
 
-// appendMailDate is MailDate appending to dst.
-func appendMailDate(dst []byte, t time.Time, loc *time.Location) []byte {
+// AppendMailDate is MailDate appending to dst, for callers that build
+// records without allocating (qmqpd's Received: header).
+func AppendMailDate(dst []byte, t time.Time, loc *time.Location) []byte {
 	if loc == nil {
 		loc = time.Local
 	}
