@@ -42,6 +42,10 @@ type Config struct {
 	DebugPeerLevel int
 	// Resolver does the client name lookups; nil means net.DefaultResolver.
 	Resolver Resolver
+	// NameCacheTTL is how long a Server reuses the outcome of a client
+	// address's name lookups (0 = look up for every connection, as
+	// Postfix does).
+	NameCacheTTL time.Duration
 	// OwnerUID, when >= 0, is mail_owner's uid: like Postfix, a session on
 	// an inet socket refuses to run with other privileges (master mode).
 	OwnerUID int

@@ -36,7 +36,7 @@ type Reporter struct {
 // the daemon runs under master(8) (then it insists on mail_owner's
 // privileges, as Postfix does). Errors are Postfix's fatal texts.
 func ConfigFromMainCF(c *maincf.Config, master bool, rep Reporter) (*Config, error) {
-	cfg := &Config{OwnerUID: -1}
+	cfg := &Config{OwnerUID: -1, NameCacheTTL: DefaultNameCacheTTL}
 	var err error
 	get := func(name string) string {
 		if err != nil {

@@ -77,7 +77,8 @@ func rawPeer(c net.Conn) (ip netip.Addr, port int, inet bool, gone bool) {
 
 // lookupPeer fills in a Peer for conn. warn and info receive Postfix's log
 // texts for name verification problems.
-func lookupPeer(ctx context.Context, conn net.Conn, cfg *Config, warn, info func(string)) (Peer, error) {
+// names, when not nil, reuses recent lookups (Config.NameCacheTTL).
+func lookupPeer(ctx context.Context, conn net.Conn, cfg *Config, names *nameCache, warn, info func(string)) (Peer, error) {
 	var p Peer
 	ip, port, inet, gone := rawPeer(conn)
 	switch {
@@ -106,7 +107,7 @@ func lookupPeer(ctx context.Context, conn net.Conn, cfg *Config, warn, info func
 		default:
 			p.Addr, p.RFCAddr, p.Family = ip.String(), "IPv6:"+ip.String(), afInet6
 		}
-		p.Name = verifiedName(ctx, cfg.Resolver, ip, p.Addr, p.Family, warn)
+		p.Name = names.verifiedName(ctx, cfg, ip, p.Addr, p.Family, warn)
 	}
 	p.NamAddr = p.Name + "[" + p.Addr + "]"
 	if cfg.PortLogging {
@@ -116,23 +117,23 @@ func lookupPeer(ctx context.Context, conn net.Conn, cfg *Config, warn, info func
 }
 
 // verifiedName does the reverse lookup and forward confirmation; it returns
-// "unknown" when either fails.
-func verifiedName(ctx context.Context, r Resolver, ip netip.Addr, addr string, family int, warn func(string)) string {
+// "unknown" when either fails, with Postfix's warning, if it logs one.
+// temporary reports a lookup that failed for the moment (a time-out, a
+// server failure), whose outcome is not worth remembering.
+func verifiedName(ctx context.Context, r Resolver, ip netip.Addr, addr string, family int) (name, warning string, temporary bool) {
 	if r == nil {
 		r = net.DefaultResolver
 	}
 	names, err := r.LookupAddr(ctx, ip.String())
 	if err != nil || len(names) == 0 {
-		return "unknown"
+		return "unknown", "", isTemporary(err)
 	}
-	name := strings.TrimSuffix(names[0], ".")
+	name = strings.TrimSuffix(names[0], ".")
 	if _, err := netip.ParseAddr(name); err == nil {
-		warn("numeric hostname: " + name)
-		return "unknown"
+		return "unknown", "numeric hostname: " + name, false
 	}
 	if problem := hostnameProblem(name); problem != "" {
-		warn("valid_hostname: " + problem)
-		return "unknown"
+		return "unknown", "valid_hostname: " + problem, false
 	}
 	network := "ip4"
 	if family == afInet6 {
@@ -143,17 +144,24 @@ func verifiedName(ctx context.Context, r Resolver, ip netip.Addr, addr string, f
 		err = &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}
 	if err != nil {
-		warn(fmt.Sprintf("hostname %s does not resolve to address %s: %s", name, addr, gaiText(err)))
-		return "unknown"
+		return "unknown", fmt.Sprintf("hostname %s does not resolve to address %s: %s", name, addr, gaiText(err)), isTemporary(err)
 	}
 	for _, a := range addrs {
 		if a.Unmap().WithZone("") == ip {
-			return name
+			return name, "", false
 		}
 	}
 	// Postfix swaps the two arguments in this message; so do we.
-	warn(fmt.Sprintf("hostname %s does not resolve to address %s", addr, name))
-	return "unknown"
+	return "unknown", fmt.Sprintf("hostname %s does not resolve to address %s", addr, name), false
+}
+
+// isTemporary tells a lookup error that may go away by itself.
+func isTemporary(err error) bool {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return de.IsTemporary || de.IsTimeout
+	}
+	return err != nil
 }
 
 // gaiText words a lookup error as glibc's gai_strerror would.

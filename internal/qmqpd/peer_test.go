@@ -111,7 +111,7 @@ func TestLookupPeer(t *testing.T) {
 			}
 			conn := addrConn{remote: &net.TCPAddr{IP: ip, Port: 4242}}
 			var warnings []string
-			p, err := lookupPeer(context.Background(), conn, cfg, func(s string) { warnings = append(warnings, s) }, func(string) {})
+			p, err := lookupPeer(context.Background(), conn, cfg, nil, func(s string) { warnings = append(warnings, s) }, func(string) {})
 			if c.err != "" {
 				var fe *ErrSocketFamily
 				if !errors.As(err, &fe) || err.Error() != c.err {
@@ -178,7 +178,7 @@ func TestV4MappedSocket(t *testing.T) {
 		t.Fatalf("rawPeer: %v inet=%v gone=%v, want a v4-mapped address", ip, inet, gone)
 	}
 	cfg := &Config{IPv4: true, IPv6: true, Resolver: fakeResolver{}}
-	p, err := lookupPeer(context.Background(), s, cfg, func(string) {}, func(string) {})
+	p, err := lookupPeer(context.Background(), s, cfg, nil, func(string) {}, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,7 @@ type Server struct {
 	cfg    atomic.Pointer[Config]
 	queuer atomic.Pointer[queuerBox]
 	bufs   sync.Pool // *sessionBuffers kept between sessions
+	names  nameCache // recent client name lookups
 	// spoolDir, once set by SetSpoolDir, overrides SpoolDir.
 	spoolDir atomic.Pointer[string]
 

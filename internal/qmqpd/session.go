@@ -85,7 +85,7 @@ func (s *session) serve() *FatalError {
 			s.bufs = nil
 		}
 	}()
-	peer, err := lookupPeer(s.ctx, s.raw, s.cfg,
+	peer, err := lookupPeer(s.ctx, s.raw, s.cfg, &s.srv.names,
 		func(t string) { s.log(maillog.Warning, "%s", t) },
 		func(t string) { s.log(maillog.Info, "%s", t) })
 	if err != nil {
