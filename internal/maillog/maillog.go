@@ -404,9 +404,10 @@ func Printable(s string, utf8ok bool) string {
 }
 
 // fileWriter appends lines to maillog_file from one goroutine: lines logged
-// while a write is in progress are collected and written together, so a
-// busy server makes one write(2) for many lines instead of one per line.
-// Lines are in the file in the order they were logged.
+// while a write is in progress, or within batchDelay of the first line of
+// a batch, are collected and written together, so a busy server makes one
+// write(2) for many lines instead of one per line. Lines are in the file in
+// the order they were logged.
 type fileWriter struct {
 	f    *os.File
 	mu   sync.Mutex
@@ -415,6 +416,13 @@ type fileWriter struct {
 	quit chan struct{}
 	done chan struct{}
 }
+
+// batchDelay is how long the writer lets lines gather after the first one
+// of a batch. Each message logs five lines or so from its session, which
+// without the delay reached the file in two or three writes; a millisecond
+// is not something a reader of the log can notice, and Close still writes
+// everything before it returns.
+const batchDelay = time.Millisecond
 
 func newFileWriter(f *os.File) *fileWriter {
 	w := &fileWriter{f: f, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
@@ -440,6 +448,7 @@ func (w *fileWriter) run() {
 			w.flush(&spare)
 			return
 		}
+		time.Sleep(batchDelay)
 		w.flush(&spare)
 	}
 }

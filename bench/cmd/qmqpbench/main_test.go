@@ -79,3 +79,46 @@ func TestReport(t *testing.T) {
 		t.Errorf("svg: %.200s", svg)
 	}
 }
+
+func TestClearIncoming(t *testing.T) {
+	for _, withAside := range []bool{true, false} {
+		q := t.TempDir()
+		in := filepath.Join(q, "incoming")
+		if err := os.Mkdir(in, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(in, 0o710); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"A1", "B2", "C3"} {
+			if err := os.WriteFile(filepath.Join(in, name), []byte("x"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var aside *setAside
+		if withAside {
+			aside = &setAside{dir: filepath.Join(q, "aside")}
+		}
+		for run := 0; run < 2; run++ {
+			if err := clearIncoming(q, aside); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o710 {
+				t.Errorf("aside=%v: incoming mode %v after clearing, want 0710", withAside, fi.Mode().Perm())
+			}
+			if n := countIncoming(q); n != 0 {
+				t.Errorf("aside=%v: %d files left in incoming", withAside, n)
+			}
+		}
+		if withAside {
+			// The first run's files were set aside, not deleted.
+			if _, err := os.Stat(filepath.Join(q, "aside", "1", "B2")); err != nil {
+				t.Errorf("set-aside file: %v", err)
+			}
+		}
+	}
+}

@@ -218,23 +218,37 @@ func stopPID(pid int) {
 }
 
 // clearIncoming takes away the queue files a run left (no qmgr runs). With
-// aside set, small files are moved into that directory instead of being
-// deleted (see setAside); otherwise they are removed.
+// aside set, the whole incoming directory is moved into that directory
+// and an empty one, with the same owner and mode, takes its place (see
+// setAside); otherwise the files are removed.
 func clearIncoming(queueDir string, aside *setAside) error {
 	dir := filepath.Join(queueDir, "incoming")
+	if aside != nil {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("stat %s: no owner", dir)
+		}
+		if err := aside.move(dir); err != nil {
+			return err
+		}
+		if err := os.Mkdir(dir, fi.Mode().Perm()); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, fi.Mode().Perm()); err != nil { // past the umask
+			return err
+		}
+		return os.Chown(dir, int(st.Uid), int(st.Gid))
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
-		p := filepath.Join(dir, e.Name())
-		if aside != nil {
-			if err := aside.move(p); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := os.RemoveAll(p); err != nil {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			return err
 		}
 	}
@@ -247,14 +261,18 @@ func clearIncoming(queueDir string, aside *setAside) error {
 // freed in the last ~30 s (recently_deleted), reading the inode table for
 // each: deleting thousands of files between runs would make the next run's
 // file creations pay for the harness's own cleanup, and the more so the
-// more messages per second a server handles. Renaming frees nothing. The
-// directory is removed with the scratch directory at the end.
+// more messages per second a server handles. Renaming frees nothing, and
+// renaming a run's whole directory at once leaves no dirty directory
+// blocks behind for the next run's first sync to write, and every run an
+// empty directory to start from. The set-aside directory is removed with
+// the scratch directory at the end.
 type setAside struct {
 	dir string
 	n   int
 }
 
-// move renames p into the set-aside directory under a new name.
+// move renames p (a file or a directory) into the set-aside directory
+// under a new name.
 func (a *setAside) move(p string) error {
 	if a.n == 0 {
 		if err := os.MkdirAll(a.dir, 0o700); err != nil {
