@@ -79,13 +79,19 @@ func splitLines(s string) []string {
 }
 
 // maskStdout applies the explicit masks to postconf's standard output: the
-// process ID of the run (as a whole word) and the values of machineParams in
+// process IDs pids (as whole words) and the values of machineParams in
 // "name = value" lines, including their -f continuation lines.
-func maskStdout(stdout string, pid int) []string {
+func maskStdout(stdout string, pids ...int) []string {
 	lines := splitLines(stdout)
+	var words []string
+	for _, pid := range pids {
+		if pid > 0 {
+			words = append(words, strconv.Itoa(pid))
+		}
+	}
 	var pidWord *regexp.Regexp
-	if pid > 0 {
-		pidWord = regexp.MustCompile(`\b` + strconv.Itoa(pid) + `\b`)
+	if len(words) > 0 {
+		pidWord = regexp.MustCompile(`\b(` + strings.Join(words, "|") + `)\b`)
 	}
 	out := make([]string, 0, len(lines))
 	masking := false
@@ -154,6 +160,14 @@ func TestMaskStdout(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, maskStdout(in, 4711)); diff != "" {
 		t.Errorf("maskStdout (-want +got):\n%s", diff)
+	}
+
+	// Both runs' process IDs are masked on both sides: a real postconf
+	// that ran as PID 500 and ours (PID 4711) then agree on a value of 500.
+	realOut := "process_id = 500\nlmtp_min_data_rate = 500\n"
+	oursOut := "process_id = 4711\nlmtp_min_data_rate = 500\n"
+	if diff := cmp.Diff(maskStdout(realOut, 500, 4711), maskStdout(oursOut, 4711, 500)); diff != "" {
+		t.Errorf("real vs ours after masking both process IDs (-real +ours):\n%s", diff)
 	}
 }
 

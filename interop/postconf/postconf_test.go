@@ -349,9 +349,13 @@ func runOurs(args, env []string) result {
 	return result{PID: os.Getpid(), Stdout: stdout.String(), Stderr: stderr.String(), Exit: fmt.Sprintf("exit %d", status)}
 }
 
-// normalise turns a raw result into a comparable outcome.
-func normalise(r result) outcome {
-	o := outcome{Exit: r.Exit, Stdout: maskStdout(r.Stdout, r.PID)}
+// normalise turns a raw result into a comparable outcome. otherPID is the
+// process ID of the run it is compared with: it is masked too, so that a
+// value that happens to equal one run's process ID (a real postconf
+// started as PID 500 prints lmtp_min_data_rate = 500) is masked on both
+// sides alike.
+func normalise(r result, otherPID int) outcome {
+	o := outcome{Exit: r.Exit, Stdout: maskStdout(r.Stdout, r.PID, otherPID)}
 	o.Stderr, o.HashOrdered = splitStderr(r.Stderr)
 	return o
 }
@@ -525,6 +529,7 @@ func wantsProjectLine(userArgs []string) bool {
 
 // runJob runs one job with both postconfs, real runs limited by slots.
 func runJob(j *job, slots chan struct{}) {
+	realPID := 0
 	realRun := func() (outcome, error) {
 		slots <- struct{}{}
 		defer func() { <-slots }()
@@ -540,7 +545,8 @@ func runJob(j *job, slots chan struct{}) {
 		if err != nil {
 			return outcome{}, err
 		}
-		o := normalise(r)
+		realPID = r.PID
+		o := normalise(r, os.Getpid()) // ours runs in this process
 		if j.edit {
 			o.Files, err = snapshotEdit(j.c, j.dir, j.args, o.Exit)
 		}
@@ -560,18 +566,24 @@ func runJob(j *job, slots chan struct{}) {
 			return
 		}
 	}
-	j.ours = normalise(runOurs(j.args, j.env))
+	oursRaw := runOurs(j.args, j.env)
+	var files []fileState
 	if j.edit {
-		if j.ours.Files, j.err = snapshotEdit(j.c, j.dir, j.args, j.ours.Exit); j.err != nil {
+		if files, j.err = snapshotEdit(j.c, j.dir, j.args, oursRaw.Exit); j.err != nil {
 			return
 		}
 	}
-	if hasFlag(j.args, 'v') {
-		j.ours = dropVerbose(j.ours)
+	// ours normalises our run against the real run it is compared with.
+	ours := func() outcome {
+		o := normalise(oursRaw, realPID)
+		o.Files = files
+		if hasFlag(j.args, 'v') {
+			o = dropVerbose(o)
+		}
+		return o
 	}
-	raw := j.ours
 	hideName := hasFlag(j.args, 'h')
-	j.ours, j.extra = dropProjectLine(j.real, raw, hideName)
+	j.ours, j.extra = dropProjectLine(j.real, ours(), hideName)
 	for ; j.retries < realRetries && !cmp.Equal(j.real, j.ours); j.retries++ {
 		// Editing does not stop half-way through a hash walk.
 		hashOrder := len(j.real.HashOrdered) > 0 && !j.edit
@@ -584,7 +596,7 @@ func runJob(j *job, slots chan struct{}) {
 		if hasFlag(j.args, 'v') {
 			j.real = dropVerbose(j.real)
 		}
-		j.ours, j.extra = dropProjectLine(j.real, raw, hideName)
+		j.ours, j.extra = dropProjectLine(j.real, ours(), hideName)
 	}
 }
 
