@@ -23,6 +23,10 @@ type Options struct {
 	ConfigDir   string              // "" = $MAIL_CONFIG, else "/etc/postfix"
 	Overrides   []string            // "name=value" from -o, applied in order (later wins)
 	ProcessName string              // read-only process_name ("" = base name of os.Args[0])
+	// NoProcessName leaves process_name undefined ($process_name expands
+	// to nothing), as in Postfix's commands that are not daemons: only the
+	// server skeletons define it.
+	NoProcessName bool
 	ServiceName string              // read-only service_name
 	Warn        func(text string)   // warnings in Postfix's words; nil = discard
 	Getenv      func(string) string // nil = os.Getenv
@@ -95,11 +99,13 @@ func Load(opts Options) (*Config, error) {
 		}
 		c.dict.Set(name, value)
 	}
-	procName := opts.ProcessName
-	if procName == "" && len(os.Args) > 0 {
-		procName = path.Base(os.Args[0])
+	if !opts.NoProcessName {
+		procName := opts.ProcessName
+		if procName == "" && len(os.Args) > 0 {
+			procName = path.Base(os.Args[0])
+		}
+		c.dict.Set("process_name", procName)
 	}
-	c.dict.Set("process_name", procName)
 	c.dict.Set("service_name", opts.ServiceName)
 	c.dict.Set("process_id", strconv.Itoa(c.host.pid()))
 	return c, nil

@@ -23,7 +23,7 @@ type settings struct {
 // words, as they are for the real postcat, and so are problems with any of
 // the global parameters (maincf's CheckGlobals). Warnings go to warn.
 func loadConfig(configDir string, env func(string) string, warn func(string)) (settings, error) {
-	c, err := maincf.Load(maincf.Options{ConfigDir: configDir, Getenv: env, Warn: warn, ProcessName: progName})
+	c, err := maincf.Load(maincf.Options{ConfigDir: configDir, Getenv: env, Warn: warn, NoProcessName: true})
 	if err != nil {
 		return settings{}, fatalf("%s", err)
 	}
