@@ -20,16 +20,16 @@ const ConfigDictName = "mail_dict"
 
 // Options says where configuration comes from.
 type Options struct {
-	ConfigDir   string              // "" = $MAIL_CONFIG, else "/etc/postfix"
-	Overrides   []string            // "name=value" from -o, applied in order (later wins)
-	ProcessName string              // read-only process_name ("" = base name of os.Args[0])
+	ConfigDir   string   // "" = $MAIL_CONFIG, else "/etc/postfix"
+	Overrides   []string // "name=value" from -o, applied in order (later wins)
+	ProcessName string   // read-only process_name ("" = base name of os.Args[0])
 	// NoProcessName leaves process_name undefined ($process_name expands
 	// to nothing), as in Postfix's commands that are not daemons: only the
 	// server skeletons define it.
 	NoProcessName bool
-	ServiceName string              // read-only service_name
-	Warn        func(text string)   // warnings in Postfix's words; nil = discard
-	Getenv      func(string) string // nil = os.Getenv
+	ServiceName   string              // read-only service_name
+	Warn          func(text string)   // warnings in Postfix's words; nil = discard
+	Getenv        func(string) string // nil = os.Getenv
 
 	// NoMainCF skips reading main.cf (postconf -d): only the built-in
 	// defaults (and Overrides, if any) are used.
