@@ -26,10 +26,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -164,7 +166,11 @@ func run(args []string, stdout io.Writer) error {
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root (Postfix's master needs it)")
 	}
-	return bench(o, stdout)
+	// Interrupted (^C, or SIGTERM), the run in progress is stopped and
+	// every process the benchmark started is stopped before it exits.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return bench(ctx, o, stdout)
 }
 
 // cellResult holds one cell's measurements.
@@ -209,7 +215,10 @@ func logf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-func bench(o options, stdout io.Writer) error {
+// errInterrupted is returned when a signal stopped the benchmark.
+var errInterrupted = errors.New("interrupted; every process started was stopped")
+
+func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if _, err := os.Stat(o.dir); err == nil {
 		// Left by an interrupted run. Deleting its files frees many inodes
 		// at once, which makes file creation slower for a while on ext4
@@ -218,7 +227,11 @@ func bench(o options, stdout io.Writer) error {
 			return err
 		}
 		logf(stdout, "removed an earlier scratch directory; waiting %s for its freed inodes to age", inodeAging)
-		time.Sleep(inodeAging)
+		select {
+		case <-time.After(inodeAging):
+		case <-ctx.Done():
+			return errInterrupted
+		}
 	}
 	defer os.RemoveAll(o.dir)
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
@@ -274,7 +287,6 @@ func bench(o options, stdout io.Writer) error {
 		return min(max(n, sessions, 10), 200000)
 	}
 
-	ctx := context.Background()
 	var cells []*cellResult
 	start := time.Now()
 	aside := &setAside{dir: filepath.Join(o.dir, "set-aside")}
@@ -291,6 +303,9 @@ func bench(o options, stdout io.Writer) error {
 			c := &cellResult{sessions: sess, size: size, srv: map[string]*srvResult{}}
 			for _, s := range servers {
 				c.srv[s.name] = &srvResult{}
+			}
+			if ctx.Err() != nil {
+				return errInterrupted
 			}
 			n := count("ceiling", size, sess)
 			cr, err := runCeiling(filepath.Join(o.dir, "ceiling"), sess, size, n, keep)
@@ -312,6 +327,9 @@ func bench(o options, stdout io.Writer) error {
 					ua := startUsage(all, 0, nil)
 					lr := runQMQPSource(ctx, s.addr, sess, size, n)
 					cpu, rss := u.stop()
+					if ctx.Err() != nil {
+						return errInterrupted
+					}
 					cpuAll, _ := ua.stop()
 					r.cpuAll = append(r.cpuAll, cpuAll/float64(lr.msgs)*1000)
 					rate := float64(lr.msgs) / lr.elapsed.Seconds()
@@ -334,6 +352,9 @@ func bench(o options, stdout io.Writer) error {
 					r := c.srv[s.name]
 					n := count(s.name, size, sess)
 					lr := runGoClient(ctx, s.addr, sess, n, msg)
+					if ctx.Err() != nil {
+						return errInterrupted
+					}
 					r.lat = append(r.lat, lr.lat...)
 					r.goRates = append(r.goRates, float64(lr.msgs)/lr.elapsed.Seconds())
 					if lr.errors > 0 {
@@ -358,6 +379,9 @@ func bench(o options, stdout io.Writer) error {
 		mem = memoryTest(ctx, stdout, ours, o)
 		for _, s := range servers[2:] {
 			varMem[s.name] = memoryTest(ctx, stdout, s, o)
+		}
+		if ctx.Err() != nil {
+			return errInterrupted
 		}
 	}
 	env.duration = time.Since(start)
