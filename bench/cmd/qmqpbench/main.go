@@ -5,9 +5,10 @@
 // sessions x message size) is measured as:
 //
 //   - the raw fsync ceiling: create, write, fsync, close a file of the same
-//     size, from as many goroutines as sessions;
+//     size, from as many goroutines as sessions, in the same rotation as
+//     the servers (median of the repetitions);
 //   - throughput, CPU seconds per 1000 messages and peak RSS with Postfix's
-//     qmqp-source, alternating Postfix and ours (A B A B ...);
+//     qmqp-source, alternating ceiling, Postfix and ours (C A B C A B ...);
 //   - per-message latency (p50, p99) with our Go QMQP client, alternating
 //     the same way.
 //
@@ -176,7 +177,7 @@ func run(args []string, stdout io.Writer) error {
 // cellResult holds one cell's measurements.
 type cellResult struct {
 	sessions, size int
-	ceiling        float64 // files/s
+	ceiling        float64 // files/s: median over the repetitions
 	srv            map[string]*srvResult
 }
 
@@ -304,18 +305,22 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			for _, s := range servers {
 				c.srv[s.name] = &srvResult{}
 			}
-			if ctx.Err() != nil {
-				return errInterrupted
-			}
-			n := count("ceiling", size, sess)
-			cr, err := runCeiling(filepath.Join(o.dir, "ceiling"), sess, size, n, keep)
-			if err != nil {
-				return fmt.Errorf("fsync ceiling: %w", err)
-			}
-			c.ceiling = float64(cr.msgs) / cr.elapsed.Seconds()
-			est[fmt.Sprint("ceiling", size, sess)] = c.ceiling
-			logf(stdout, "%4d sessions %7s: fsync ceiling %.0f/s", sess, sizeName(size), c.ceiling)
+			var ceilings []float64
 			for rep := 0; rep < o.reps; rep++ {
+				// The ceiling takes its turn in the rotation too, so that
+				// it drifts with the machine as the servers do.
+				if ctx.Err() != nil {
+					return errInterrupted
+				}
+				n := count("ceiling", size, sess)
+				cr, err := runCeiling(filepath.Join(o.dir, "ceiling"), sess, size, n, keep)
+				if err != nil {
+					return fmt.Errorf("fsync ceiling: %w", err)
+				}
+				rate := float64(cr.msgs) / cr.elapsed.Seconds()
+				ceilings = append(ceilings, rate)
+				est[fmt.Sprint("ceiling", size, sess)] = rate
+				logf(stdout, "%4d sessions %7s: fsync ceiling %5d files %7.0f/s", sess, sizeName(size), cr.msgs, rate)
 				for _, s := range servers {
 					r := c.srv[s.name]
 					n := count(s.name, size, sess)
@@ -369,6 +374,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 					logf(stdout, "%4d sessions %7s: %-7s go client   %5d msgs %7.0f msg/s  p50 %s p99 %s", sess, sizeName(size), s.name, lr.msgs, float64(lr.msgs)/lr.elapsed.Seconds(), ms(percentile(lr.lat, 50)), ms(percentile(lr.lat, 99)))
 				}
 			}
+			c.ceiling = median(ceilings)
 			cells = append(cells, c)
 		}
 	}
