@@ -496,60 +496,65 @@ func knownFacility(name string) bool {
 	return ok
 }
 
-// ValidHostname checks a host name like Postfix's valid_hostname(): labels
-// of letters, digits, '_' and inner hyphens, at most 63 characters each,
-// separated by single dots, not all numeric, 255 characters at most. When
-// the name is not valid it reports why to warn (Postfix's
-// "valid_hostname: ..." warning) and returns false.
+// ValidHostname checks a host name like Postfix's valid_hostname() (see
+// HostnameProblem). When the name is not valid it reports why to warn
+// (Postfix's "valid_hostname: ..." warning) and returns false.
 func ValidHostname(name string, warn func(string)) bool {
+	problem := HostnameProblem(name)
+	if problem != "" && warn != nil {
+		warn("valid_hostname: " + problem)
+	}
+	return problem == ""
+}
+
+// HostnameProblem applies Postfix's valid_hostname() rules: labels of
+// letters, digits, '_' and inner hyphens, at most 63 characters each,
+// separated by single dots, not all numeric, 255 characters at most. It
+// returns Postfix's complaint (without the "valid_hostname: " prefix), or ""
+// for a good name.
+func HostnameProblem(name string) string {
 	const maxLabel, maxName = 63, 255
-	gripe := func(format string, args ...any) bool {
-		if warn != nil {
-			warn(fmt.Sprintf(format, args...))
-		}
-		return false
+	if name == "" {
+		return "empty hostname"
 	}
 	short := name
 	if len(short) > 100 {
 		short = short[:100]
 	}
-	if name == "" {
-		return gripe("valid_hostname: empty hostname")
-	}
-	label, nonNumeric := 0, false
+	labelLen, nonNumeric := 0, false
 	for i := 0; i < len(name); i++ {
-		ch := name[i]
+		c := name[i]
 		switch {
-		case ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_':
-			label++
-			if label > maxLabel {
-				return gripe("valid_hostname: hostname label too long: %s", short)
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_':
+			labelLen++
+			if labelLen > maxLabel {
+				return "hostname label too long: " + short
 			}
-			if ch < '0' || ch > '9' {
+			if c < '0' || c > '9' {
 				nonNumeric = true
 			}
-		case ch == '.':
-			if label == 0 || i+1 == len(name) {
-				return gripe("valid_hostname: misplaced delimiter: %s", short)
+		case c == '.':
+			if labelLen == 0 || i+1 == len(name) {
+				return "misplaced delimiter: " + short
 			}
-			label = 0
-		case ch == '-':
+			labelLen = 0
+		case c == '-':
 			nonNumeric = true
-			label++
-			if label == 1 || i+1 == len(name) || name[i+1] == '.' {
-				return gripe("valid_hostname: misplaced hyphen: %s", short)
+			labelLen++
+			if labelLen == 1 || i+1 == len(name) || name[i+1] == '.' {
+				return "misplaced hyphen: " + short
 			}
 		default:
-			return gripe("valid_hostname: invalid character %d(decimal): %s", ch, short)
+			return fmt.Sprintf("invalid character %d(decimal): %s", c, short)
 		}
 	}
 	if !nonNumeric {
-		return gripe("valid_hostname: numeric hostname: %s", short)
+		return "numeric hostname: " + short
 	}
 	if len(name) > maxName {
-		return gripe("valid_hostname: bad length %d for %s...", len(name), short)
+		return fmt.Sprintf("bad length %d for %s...", len(name), short)
 	}
-	return true
+	return ""
 }
 
 // checkKnownTCPPorts checks known_tcp_ports ("name = port" associations

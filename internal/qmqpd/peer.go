@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
 )
 
 // Address family numbers as Linux defines them; Postfix logs and stores
@@ -132,7 +134,7 @@ func verifiedName(ctx context.Context, r Resolver, ip netip.Addr, addr string, f
 	if _, err := netip.ParseAddr(name); err == nil {
 		return "unknown", "numeric hostname: " + name, false
 	}
-	if problem := hostnameProblem(name); problem != "" {
+	if problem := maincf.HostnameProblem(name); problem != "" {
 		return "unknown", "valid_hostname: " + problem, false
 	}
 	network := "ip4"
@@ -176,51 +178,4 @@ func gaiText(err error) string {
 		}
 	}
 	return "Non-recoverable failure in name resolution"
-}
-
-// hostnameProblem applies Postfix's valid_hostname rules and returns the
-// complaint, or "" for a good name.
-func hostnameProblem(name string) string {
-	const maxLabel, maxName = 63, 255
-	if name == "" {
-		return "empty hostname"
-	}
-	short := name
-	if len(short) > 100 {
-		short = short[:100]
-	}
-	labelLen, nonNumeric := 0, false
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_':
-			labelLen++
-			if labelLen > maxLabel {
-				return "hostname label too long: " + short
-			}
-			if c < '0' || c > '9' {
-				nonNumeric = true
-			}
-		case c == '.':
-			if labelLen == 0 || i+1 == len(name) {
-				return "misplaced delimiter: " + short
-			}
-			labelLen = 0
-		case c == '-':
-			nonNumeric = true
-			labelLen++
-			if labelLen == 1 || i+1 == len(name) || name[i+1] == '.' {
-				return "misplaced hyphen: " + short
-			}
-		default:
-			return fmt.Sprintf("invalid character %d(decimal): %s", c, short)
-		}
-	}
-	if !nonNumeric {
-		return "numeric hostname: " + short
-	}
-	if len(name) > maxName {
-		return fmt.Sprintf("bad length %d for %s...", len(name), short)
-	}
-	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/qmqpd-go/qmqpd/internal/maincf"
 )
 
 // fakeResolver answers from maps; missing entries are "not found".
@@ -148,8 +149,8 @@ func TestHostnameProblem(t *testing.T) {
 		"123.456":         "numeric hostname: 123.456",
 		long + ".example": "hostname label too long: " + long + ".example",
 	} {
-		if got := hostnameProblem(name); got != want {
-			t.Errorf("hostnameProblem(%q) = %q, want %q", name, got, want)
+		if got := maincf.HostnameProblem(name); got != want {
+			t.Errorf("HostnameProblem(%q) = %q, want %q", name, got, want)
 		}
 	}
 }
