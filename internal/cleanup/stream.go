@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // Queue file record types cleanup writes.
@@ -191,7 +192,7 @@ func (st *Stream) writeError(err error) {
 		st.c.logf(true, "%s: queue file size limit exceeded", st.ID())
 		st.errs |= StatSize
 	} else {
-		st.c.logf(true, "%s: write queue file: %s", st.ID(), queuefile.Strerror(err))
+		st.c.logf(true, "%s: write queue file: %s", st.ID(), syserr.Text(err))
 		st.errs |= StatWrite
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // EditMode is what an edit does to the named entries: postconf -e, -X or
@@ -208,7 +210,7 @@ func editWith(path string, transform func([]byte) ([]byte, error)) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		ef.Abort()
-		return fmt.Errorf("open %s for reading: %s", path, Strerror(err))
+		return fmt.Errorf("open %s for reading: %s", path, syserr.Text(err))
 	}
 	out, err := transform(data)
 	if err != nil {
@@ -217,7 +219,7 @@ func editWith(path string, transform func([]byte) ([]byte, error)) error {
 	}
 	if _, err := ef.Write(out); err != nil {
 		ef.Abort()
-		return fmt.Errorf("close %s%s: %s", path, EditFileSuffix, Strerror(err))
+		return fmt.Errorf("close %s%s: %s", path, EditFileSuffix, syserr.Text(err))
 	}
 	return ef.Commit()
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // EditFileSuffix is the suffix of the temporary file of the edit protocol.
@@ -32,16 +34,16 @@ func OpenEditFile(path string, finalMode os.FileMode) (*EditFile, error) {
 	for try := 0; ; try++ {
 		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %s", tmp, Strerror(err))
+			return nil, fmt.Errorf("open %s: %s", tmp, syserr.Text(err))
 		}
 		if err := flockRetry(f); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %s", tmp, Strerror(err))
+			return nil, fmt.Errorf("lock %s: %s", tmp, syserr.Text(err))
 		}
 		before, err := f.Stat()
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("open %s: %s", tmp, Strerror(err))
+			return nil, fmt.Errorf("open %s: %s", tmp, syserr.Text(err))
 		}
 		after, err := os.Stat(tmp)
 		if err != nil || !os.SameFile(before, after) {
@@ -57,7 +59,7 @@ func OpenEditFile(path string, finalMode os.FileMode) (*EditFile, error) {
 			// it and start over.
 			if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 				f.Close()
-				return nil, fmt.Errorf("unlink %s: %s", tmp, Strerror(err))
+				return nil, fmt.Errorf("unlink %s: %s", tmp, syserr.Text(err))
 			}
 			f.Close()
 			if try >= maxEditRetries {
@@ -67,7 +69,7 @@ func OpenEditFile(path string, finalMode os.FileMode) (*EditFile, error) {
 		}
 		if err := f.Truncate(0); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("truncate %s: %s", tmp, Strerror(err))
+			return nil, fmt.Errorf("truncate %s: %s", tmp, syserr.Text(err))
 		}
 		return &EditFile{f: f, tmp: tmp, path: path, mode: finalMode}, nil
 	}
@@ -98,7 +100,7 @@ func (e *EditFile) Commit() error {
 	}
 	if err != nil {
 		e.Abort()
-		return fmt.Errorf("close %s: %s", e.tmp, Strerror(err))
+		return fmt.Errorf("close %s: %s", e.tmp, syserr.Text(err))
 	}
 	return e.f.Close()
 }

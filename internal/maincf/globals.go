@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qmqpd-go/qmqpd/internal/maillog"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // The global parameters every Postfix program evaluates at start-up
@@ -262,7 +263,7 @@ func (g *globalsEval) myhostname() {
 	}
 	name, err := hostname()
 	if err != nil {
-		g.failf("gethostname: %s", Strerror(err))
+		g.failf("gethostname: %s", syserr.Text(err))
 	}
 	if !ValidHostname(name, g.warn) {
 		g.failf("unable to use my own hostname")

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // MasterEntry is one service entry of master.cf, as postconf sees it.
@@ -353,7 +355,7 @@ func ReadMaster(path string) ([]MasterEntry, error) {
 func ReadMasterWarn(path string, warn func(string)) ([]MasterEntry, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, errors.New(Printable(fmt.Sprintf("open %s: %s", path, Strerror(err))))
+		return nil, errors.New(Printable(fmt.Sprintf("open %s: %s", path, syserr.Text(err))))
 	}
 	return ParseMaster(path, data, warn)
 }

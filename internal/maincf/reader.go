@@ -7,6 +7,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // LogicalLine is one logical line of a Postfix configuration file: a line
@@ -263,7 +265,7 @@ func (d *Dict) Load(path string, data []byte, warn func(string)) error {
 func (d *Dict) LoadFile(path string, warn func(string)) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return errors.New(Printable(fmt.Sprintf("open %s: %s", path, Strerror(err))))
+		return errors.New(Printable(fmt.Sprintf("open %s: %s", path, syserr.Text(err))))
 	}
 	return d.Load(path, data, warn)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
 	"github.com/qmqpd-go/qmqpd/internal/queuefile"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 const progName = "postcat"
@@ -207,7 +208,7 @@ func (r *run) main(args []string, env func(string) string, stdin io.Reader) erro
 		for _, name := range operands {
 			f, err := os.Open(name)
 			if err != nil {
-				return fatalf("open %s: %s", name, queuefile.Strerror(err))
+				return fatalf("open %s: %s", name, syserr.Text(err))
 			}
 			s := newStream(name, f)
 			err = r.postcat(s, false)
@@ -216,7 +217,7 @@ func (r *run) main(args []string, env func(string) string, stdin io.Reader) erro
 				return err
 			}
 			if s.readErr != nil {
-				r.warn("close %s: %s", name, queuefile.Strerror(s.readErr))
+				r.warn("close %s: %s", name, syserr.Text(s.readErr))
 			}
 		}
 	}
@@ -303,7 +304,7 @@ func parseOffset(s string) (int64, bool) {
 // queues below queue_directory.
 func (r *run) searchQueue(cfg settings, ids []string) error {
 	if fi, err := os.Stat(cfg.queueDir); err != nil {
-		return fatalf("chdir %s: %s", cfg.queueDir, queuefile.Strerror(err))
+		return fatalf("chdir %s: %s", cfg.queueDir, syserr.Text(err))
 	} else if !fi.IsDir() {
 		return fatalf("chdir %s: Not a directory", cfg.queueDir)
 	}
@@ -327,7 +328,7 @@ func (r *run) searchQueue(cfg settings, ids []string) error {
 			}
 		}
 		if f == nil {
-			return fatalf("open queue file %s: %s", id, queuefile.Strerror(lastErr))
+			return fatalf("open queue file %s: %s", id, syserr.Text(lastErr))
 		}
 		s := newStream(rel, f)
 		err := r.postcat(s, false)
@@ -336,7 +337,7 @@ func (r *run) searchQueue(cfg settings, ids []string) error {
 			return err
 		}
 		if s.readErr != nil {
-			r.warn("close %s: %s", id, queuefile.Strerror(s.readErr))
+			r.warn("close %s: %s", id, syserr.Text(s.readErr))
 		}
 	}
 	return nil
@@ -388,7 +389,7 @@ func (r *run) recGet(s *stream, buf *[]byte, flags int) int {
 		}
 		if byte(typ) == queuefile.RecEnd && flags&recSeekEnd != 0 {
 			if err := s.seek(0, io.SeekEnd); err != nil {
-				r.warn("%s: seek error after reading END record: %s", s.path, queuefile.Strerror(err))
+				r.warn("%s: seek error after reading END record: %s", s.path, syserr.Text(err))
 				return recError
 			}
 		}
@@ -422,7 +423,7 @@ func (r *run) recGoto(s *stream, payload []byte) int {
 		}
 	}
 	if err := s.seek(off, io.SeekStart); err != nil {
-		r.warn("%s: seek error after pointer record: %s", s.path, queuefile.Strerror(err))
+		r.warn("%s: seek error after pointer record: %s", s.path, syserr.Text(err))
 		return recError
 	}
 	j.savedOffset = off
@@ -454,7 +455,7 @@ func (r *run) postcat(s *stream, isStdin bool) error {
 				}
 			}
 		} else if err := s.seek(r.startOffset, io.SeekStart); err != nil {
-			return fatalf("%s: seek to %d: %s", s.path, r.startOffset, queuefile.Strerror(err))
+			return fatalf("%s: seek to %d: %s", s.path, r.startOffset, syserr.Text(err))
 		}
 	}
 
@@ -512,7 +513,7 @@ func (r *run) postcat(s *stream, isStdin bool) error {
 		}
 		skipped[k] = true
 		if err := s.seek(off, io.SeekStart); err != nil {
-			return fatalf("seek error: %s", queuefile.Strerror(err))
+			return fatalf("seek error: %s", syserr.Text(err))
 		}
 		return nil
 	}
@@ -608,7 +609,7 @@ func (r *run) postcat(s *stream, isStdin bool) error {
 				}
 				if flags&flagEnv == 0 {
 					if err := s.seek(dataOffset, io.SeekStart); err != nil {
-						return fatalf("seek error: %s", queuefile.Strerror(err))
+						return fatalf("seek error: %s", syserr.Text(err))
 					}
 					state = stateHeader
 					doPrint = flags&flagHeader != 0

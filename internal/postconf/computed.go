@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // Defaults of these parameters are expressions that postconf expands
@@ -50,7 +51,7 @@ func (p *program) computedDefault(name string) string {
 func (p *program) defaultMyhostname() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
-		panic(fatalf("gethostname: %s", maincf.Strerror(err)))
+		panic(fatalf("gethostname: %s", syserr.Text(err)))
 	}
 	domain, _ := p.lookupEval(p.mainDict(), "mail_dict", "mydomain")
 	return maincf.ComputeMyhostname(host, domain)

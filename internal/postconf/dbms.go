@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // dbmsSuffixes lists, for each database client type that can be
@@ -172,7 +173,7 @@ func (p *program) checkDBMSClient(dbType, file string, suffixes []string) {
 	f, err := os.Open(file)
 	if err != nil {
 		if !errors.Is(err, fs.ErrPermission) {
-			p.warnf("open \"%s\" configuration \"%s\": %s", dbType, file, maincf.Strerror(err))
+			p.warnf("open \"%s\" configuration \"%s\": %s", dbType, file, syserr.Text(err))
 		}
 		return
 	}
@@ -183,7 +184,7 @@ func (p *program) checkDBMSClient(dbType, file string, suffixes []string) {
 	}
 	data, err := readAll(f)
 	if err != nil {
-		p.warnf("read \"%s\" configuration \"%s\": %s", dbType, file, maincf.Strerror(err))
+		p.warnf("read \"%s\" configuration \"%s\": %s", dbType, file, syserr.Text(err))
 		return
 	}
 	d := newDict()

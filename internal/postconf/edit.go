@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // cfLines reads a configuration file line by line (each line with its
@@ -41,7 +42,7 @@ func (c *cfLines) next() (line string, start int, ok bool) {
 		line, err := c.src.ReadString('\n')
 		if line == "" && err != nil {
 			if !errors.Is(err, io.EOF) {
-				panic(fatalf("read: %s", maincf.Strerror(err)))
+				panic(fatalf("read: %s", syserr.Text(err)))
 			}
 			return "", 0, false
 		}
@@ -82,18 +83,18 @@ func (p *program) startEdit(path string) (*maincf.EditFile, *os.File) {
 	src, err := os.Open(path)
 	if err != nil {
 		ep.Abort()
-		panic(fatalf("open %s for reading: %s", path, maincf.Strerror(err)))
+		panic(fatalf("open %s for reading: %s", path, syserr.Text(err)))
 	}
 	return ep, src
 }
 
 func (p *program) finishEdit(path string, ep *maincf.EditFile, src *os.File, dst *bufio.Writer) {
 	if err := src.Close(); err != nil {
-		panic(fatalf("read %s: %s", path, maincf.Strerror(err)))
+		panic(fatalf("read %s: %s", path, syserr.Text(err)))
 	}
 	if err := dst.Flush(); err != nil {
 		ep.Abort()
-		panic(fatalf("close %s%s: %s", path, maincf.EditFileSuffix, maincf.Strerror(err)))
+		panic(fatalf("close %s%s: %s", path, maincf.EditFileSuffix, syserr.Text(err)))
 	}
 	if err := ep.Commit(); err != nil {
 		p.fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // Field numbers and names of a master.cf entry.
@@ -109,7 +110,7 @@ func (p *program) readMaster(failOnOpen bool) {
 	file := p.configDir + "/" + masterFile
 	data, err := os.ReadFile(file)
 	if err != nil {
-		text := fmt.Sprintf("open %s: %s", file, maincf.Strerror(err))
+		text := fmt.Sprintf("open %s: %s", file, syserr.Text(err))
 		if failOnOpen {
 			panic(fatalf("%s", text))
 		}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 // Map types built into Debian's Postfix 3.7.11 (postconf -m lists these
@@ -137,7 +138,7 @@ func (p *program) showMaps() {
 			p.readDynamicMaps(confD+"/"+e.Name(), dyn)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		p.warnf("%s: directory open failed: %s", confD, maincf.Strerror(err))
+		p.warnf("%s: directory open failed: %s", confD, syserr.Text(err))
 	}
 	for _, n := range dyn.keys() {
 		if !seen[n] {
@@ -154,14 +155,14 @@ func (p *program) readDynamicMaps(path string, dyn *dict) {
 	f, err := os.Open(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			panic(fatalf("%s: file open failed: %s", path, maincf.Strerror(err)))
+			panic(fatalf("%s: file open failed: %s", path, syserr.Text(err)))
 		}
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		panic(fatalf("%s: fstat failed; %s", path, maincf.Strerror(err)))
+		panic(fatalf("%s: fstat failed; %s", path, syserr.Text(err)))
 	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && (sys.Uid != 0 || st.Mode().Perm()&0o022 != 0) {
 		p.warnf("%s: file is owned or writable by non-root users -- skipping this file", path)
@@ -216,11 +217,7 @@ func (p *program) showTemplates(argv, operands []string) {
 		// Postfix would fail in execv(); say why the mode needs it.
 		text := "not a regular file"
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			text = maincf.Strerror(err)
+			text = syserr.Text(err)
 		}
 		panic(fatalf("execv %s: %s (postconf -b and -t run Postfix's bounce(8), which this project does not ship)", path, text))
 	}
@@ -248,7 +245,7 @@ func (p *program) showTemplates(argv, operands []string) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		panic(fatalf("execv %s: %s", path, maincf.Strerror(err)))
+		panic(fatalf("execv %s: %s", path, syserr.Text(err)))
 	}
 }
 

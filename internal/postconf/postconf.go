@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/qmqpd-go/qmqpd/internal/maincf"
+	"github.com/qmqpd-go/qmqpd/internal/syserr"
 )
 
 const (
@@ -338,7 +339,7 @@ func (p *program) readParameters() {
 	file := p.configDir + "/" + mainFile
 	data, err := os.ReadFile(file)
 	if err != nil {
-		panic(fatalf("open %s: %s", file, maincf.Strerror(err)))
+		panic(fatalf("open %s: %s", file, syserr.Text(err)))
 	}
 	d := p.mainDict()
 	for _, ll := range maincf.ReadLogicalLines(file, data, p.warn) {

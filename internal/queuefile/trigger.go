@@ -1,7 +1,6 @@
 package queuefile
 
 import (
-	"errors"
 	"fmt"
 	"github.com/qmqpd-go/qmqpd/internal/syserr"
 	"io/fs"
@@ -39,7 +38,7 @@ func Trigger(queueDir, class, service string, req []byte, timeout time.Duration)
 	path := filepath.Join(queueDir, class, service)
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("unable to look up %s: %s", rel, Strerror(err))
+		return fmt.Errorf("unable to look up %s: %s", rel, syserr.Text(err))
 	}
 	switch {
 	case fi.Mode()&fs.ModeNamedPipe != 0:
@@ -54,11 +53,11 @@ func Trigger(queueDir, class, service string, req []byte, timeout time.Duration)
 func fifoTrigger(path, rel string, req []byte) error {
 	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("fifo_trigger: open %s: %s", rel, Strerror(err))
+		return fmt.Errorf("fifo_trigger: open %s: %s", rel, syserr.Text(err))
 	}
 	defer syscall.Close(fd)
 	if _, err := syscall.Write(fd, req); err != nil {
-		return fmt.Errorf("fifo_trigger: write %s: %s", rel, Strerror(err))
+		return fmt.Errorf("fifo_trigger: write %s: %s", rel, syserr.Text(err))
 	}
 	return nil
 }
@@ -66,22 +65,12 @@ func fifoTrigger(path, rel string, req []byte) error {
 func socketTrigger(path, rel string, req []byte, timeout time.Duration) error {
 	conn, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {
-		return fmt.Errorf("unix_trigger: connect to %s: %s", rel, Strerror(err))
+		return fmt.Errorf("unix_trigger: connect to %s: %s", rel, syserr.Text(err))
 	}
 	defer conn.Close()
 	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := conn.Write(req); err != nil {
-		return fmt.Errorf("unix_trigger: write to %s: %s", rel, Strerror(err))
+		return fmt.Errorf("unix_trigger: write to %s: %s", rel, syserr.Text(err))
 	}
 	return nil
-}
-
-// Strerror returns the C library's text for the system error inside err
-// ("No such file or directory"), or err's own text when it holds none.
-func Strerror(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return syserr.Errno(errno)
-	}
-	return err.Error()
 }
