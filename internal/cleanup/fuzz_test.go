@@ -125,7 +125,7 @@ func checkQueueFile(b []byte) error {
 
 // runOn feeds records to a new stream of c and returns the status, reason
 // and the file (nil if not committed).
-func runOn(t *testing.T, c *Cleanup, store *memStore, records []rec) (int, string, []byte) {
+func runOn(t testing.TB, c *Cleanup, store *memStore, records []rec) (int, string, []byte) {
 	t.Helper()
 	st, err := c.Open(t.Context(), c.Settings.QMQPFlags())
 	if err != nil {

@@ -214,19 +214,6 @@ func runCleanup(t testing.TB, s *Settings, store *memStore, now time.Time, recor
 	t.Helper()
 	var lines []string
 	c := &Cleanup{Settings: s, Store: store, Log: logCollector(&lines), Now: func() time.Time { return now }}
-	st, err := c.Open(t.Context(), s.QMQPFlags())
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	for _, r := range records {
-		if err := st.Record(r.typ, r.data); err != nil {
-			t.Fatalf("record %c: %v", r.typ, err)
-		}
-	}
-	status, reason := st.Finish()
-	f := store.files[len(store.files)-1]
-	if f.committed {
-		return status, reason, f.buf.Bytes(), lines
-	}
-	return status, reason, nil, lines
+	status, reason, file := runOn(t, c, store, records)
+	return status, reason, file, lines
 }
