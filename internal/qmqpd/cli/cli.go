@@ -672,6 +672,14 @@ func (d *daemon) runStandalone() error {
 	}
 	// The ready file is written while its path is still reachable (before
 	// -c and -u); clients may connect from now on, the kernel queues them.
+	// The queue directories the built-in cleanup needs exist by then, so
+	// that whoever waits for the file finds them.
+	if mode, err := qmqpd.CleanupMode(d.cfg, false); err == nil && mode == qmqpd.ModeBuiltin {
+		if err := makeQueueDirs(queueDir); err != nil {
+			closeAll()
+			return err
+		}
+	}
 	if d.g.ReadyFile != "" {
 		if err := writeAtomic(d.g.ReadyFile, strings.Join(addrs, "\n")+"\n"); err != nil {
 			closeAll()
