@@ -167,14 +167,7 @@ func TestRunMaxUse(t *testing.T) {
 			t.Errorf("reply %q", got)
 		}
 	}
-	select {
-	case r := <-done:
-		if r != MaxUseReached {
-			t.Errorf("reason %v", r)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not stop after max_use")
-	}
+	waitReason(t, done, MaxUseReached, "Run did not stop after max_use")
 	want := [][3]uint32{{4321, 7, 0}, {4321, 7, 1}, {4321, 7, 0}, {4321, 7, 1}}
 	if got := h.records(t, 4); !equal(got, want) {
 		t.Errorf("status records %v, want %v", got, want)
@@ -196,6 +189,20 @@ func equal(a, b [][3]uint32) bool {
 	return true
 }
 
+// waitReason waits up to 10 s for Run's reason on done and checks it is
+// want; failing to end is fatal, with the message what.
+func waitReason(t *testing.T, done <-chan Reason, want Reason, what string) {
+	t.Helper()
+	select {
+	case r := <-done:
+		if r != want {
+			t.Errorf("reason %v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
+	}
+}
+
 // TestRunMasterGone: end of file on the status channel ends the loop.
 func TestRunMasterGone(t *testing.T) {
 	h := newHarness(t)
@@ -206,14 +213,7 @@ func TestRunMasterGone(t *testing.T) {
 	}()
 	syscall.Close(h.masterFD)
 	h.masterFD = -1
-	select {
-	case r := <-done:
-		if r != MasterGone {
-			t.Errorf("reason %v", r)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not notice the master going away")
-	}
+	waitReason(t, done, MasterGone, "Run did not notice the master going away")
 }
 
 // TestRunIdle: max_idle without a connection ends the loop.
@@ -329,14 +329,7 @@ func TestRunNotified(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	select {
-	case r := <-done:
-		if r != MasterGone {
-			t.Errorf("reason %v", r)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not end")
-	}
+	waitReason(t, done, MasterGone, "Run did not end")
 	want := []string{"established", "status 0: false", "status 1: true"}
 	if strings.Join(events, "|") != strings.Join(want, "|") {
 		t.Errorf("events %q, want %q", events, want)
