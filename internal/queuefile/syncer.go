@@ -15,8 +15,11 @@ type SyncMode int
 const (
 	// SyncFS makes a whole batch durable with one syncfs(2) on the queue's
 	// file system: every file's data, its inode (mode 0700 included) and
-	// every directory entry written before the call started reach stable
-	// storage before it returns. Each file then checks its own write-back
+	// every directory entry written before the call started are written
+	// out. Where the file system's syncfs does not end with a durable
+	// commit of all it wrote (ext4 without a journal, unknown file
+	// systems), an fsync(2) of the queue directory follows, whose cache
+	// flush makes them durable. Each file then checks its own write-back
 	// errors (sync_file_range(2) wait), so a failure on one file is never
 	// hidden. Linux only.
 	SyncFS SyncMode = iota + 1
@@ -55,10 +58,13 @@ type Syncer struct {
 	dir  *os.File // an open descriptor on the file system (SyncFS)
 	dev  uint64   // that file system's device number
 
-	// syncFS syncs the whole file system; syncDir syncs one directory.
-	// Tests substitute both.
+	// syncFS syncs the whole file system; flush, when not nil, follows it
+	// to make what syncFS wrote durable (see SyncFS); syncDir syncs one
+	// directory. Tests substitute them.
 	syncFS  func() error
+	flush   func() error
 	syncDir func(path string) error
+	fsName  string // the file system, as syncfsFlush describes it
 
 	mu      sync.Mutex
 	running bool       // a batch is being synced (or handed its lead)
@@ -117,12 +123,16 @@ func NewSyncerMode(dir string, mode SyncMode) (*Syncer, error) {
 			s.dev = uint64(st.Dev)
 		}
 		s.syncFS = func() error { return syncfs(d) }
+		var flush bool
+		if flush, s.fsName = syncfsFlush(d, "/sys"); flush {
+			s.flush = d.Sync
+		}
 		// One sync right away: errors from before we started are not ours,
 		// and a file system that refuses syncfs is found now, not per
 		// message.
-		if err := s.syncFS(); err != nil {
+		if err := s.syncBatch(&syncBatch{}); err != nil {
 			d.Close()
-			return nil, fmt.Errorf("syncfs %s: %w", dir, err)
+			return nil, fmt.Errorf("%s: %w", dir, err)
 		}
 	case SyncFiles:
 	default:
@@ -133,6 +143,23 @@ func NewSyncerMode(dir string, mode SyncMode) (*Syncer, error) {
 
 // Mode returns the Syncer's mode.
 func (s *Syncer) Mode() SyncMode { return s.mode }
+
+// String describes how the Syncer makes a batch durable, for diagnostics:
+// "syncfs" or "syncfs+flush" with the file system that decided it, or
+// "fsync".
+func (s *Syncer) String() string {
+	if s.mode != SyncFS {
+		return s.mode.String()
+	}
+	how := "syncfs"
+	if s.flush != nil {
+		how = "syncfs+flush"
+	}
+	if s.fsName == "" {
+		return how
+	}
+	return how + " (" + s.fsName + ")"
+}
 
 // Stats returns how many batches and files the Syncer has synced.
 func (s *Syncer) Stats() SyncStats {
@@ -242,6 +269,11 @@ func (s *Syncer) syncBatch(b *syncBatch) error {
 	if s.mode == SyncFS {
 		if err := s.syncFS(); err != nil {
 			return fmt.Errorf("syncfs: %w", err)
+		}
+		if s.flush != nil {
+			if err := s.flush(); err != nil {
+				return fmt.Errorf("flush after syncfs: %w", err)
+			}
 		}
 		return nil
 	}

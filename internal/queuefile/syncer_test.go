@@ -89,11 +89,24 @@ type batchRec struct{ start, end int64 }
 // recorder is a fake batch sync that notes when each batch started and
 // ended on the shared clock.
 type recorder struct {
-	clock   *atomic.Int64
-	mu      sync.Mutex
-	batches []batchRec
-	dirs    map[string]int64 // directory -> clock of its last sync
-	fail    func(n int) bool // fail the n-th batch (0-based)
+	clock    *atomic.Int64
+	mu       sync.Mutex
+	batches  []batchRec
+	dirs     map[string]int64 // directory -> clock of its last sync
+	fail     func(n int) bool // fail the n-th batch (0-based)
+	flushes  []batchRec       // when each flush after a sync ran
+	flushErr error            // what every flush returns
+}
+
+// flush is a fake cache flush following the batch sync.
+func (r *recorder) flush() error {
+	start := r.clock.Add(1)
+	time.Sleep(time.Millisecond)
+	end := r.clock.Add(1)
+	r.mu.Lock()
+	r.flushes = append(r.flushes, batchRec{start, end})
+	r.mu.Unlock()
+	return r.flushErr
 }
 
 func (r *recorder) sync() error {
@@ -194,6 +207,51 @@ func TestGroupCommitDurability(t *testing.T) {
 	}
 	if st.Batches >= n {
 		t.Errorf("%d syncs for %d concurrent commits: no batching", st.Batches, n)
+	}
+}
+
+// TestGroupCommitFlush: where syncfs needs a cache flush after it, every
+// successful Commit returned after a flush that began after the end of a
+// sync that began after the file became ready.
+func TestGroupCommitFlush(t *testing.T) {
+	q, ofs, rec := newOrderQueue(t, SyncFS)
+	q.Syncer.flush = rec.flush
+	res := commitMany(t, q, 48, ofs.clock)
+	if len(rec.flushes) != len(rec.batches) {
+		t.Fatalf("%d syncs, %d flushes", len(rec.batches), len(rec.flushes))
+	}
+	for _, r := range res {
+		if r.err != nil {
+			t.Fatalf("commit %s: %v", r.path, r.err)
+		}
+		ready := ofs.ready[r.path]
+		covered := false
+		for i, b := range rec.batches {
+			if f := rec.flushes[i]; b.start > ready && f.start > b.end && f.end < r.returned {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			t.Errorf("%s ready at %d, Commit returned at %d: no sync and flush in between (syncs %v, flushes %v)",
+				r.path, ready, r.returned, rec.batches, rec.flushes)
+		}
+	}
+}
+
+// TestGroupCommitFlushFailure: a failed flush fails the batch as a failed
+// sync does; nothing is left queued.
+func TestGroupCommitFlushFailure(t *testing.T) {
+	q, ofs, rec := newOrderQueue(t, SyncFS)
+	q.Syncer.flush = rec.flush
+	rec.flushErr = syscall.EIO
+	for _, r := range commitMany(t, q, 8, ofs.clock) {
+		if !errors.Is(r.err, syscall.EIO) {
+			t.Errorf("commit %s = %v, want EIO", r.path, r.err)
+		}
+	}
+	if got := onlyEntries(t, q.Dir); len(got) != 0 {
+		t.Errorf("files left: %v", got)
 	}
 }
 

@@ -14,6 +14,8 @@ func syncfs(*os.File) error { return errors.ErrUnsupported }
 
 func waitWriteback(*os.File) (bool, error) { return false, nil }
 
+func syncfsFlush(*os.File, string) (bool, string) { return true, "unknown" }
+
 func openTmpfile(string) (*os.File, error) { return nil, errors.ErrUnsupported }
 
 // createLinked is not available here: Create makes files Postfix's way.

@@ -20,26 +20,34 @@ func (d *daemon) newBuiltinQueuer(c *maincf.Config, queueDir string, standalone 
 			return nil, err
 		}
 	}
-	if d.syncer == nil {
-		// One Syncer per queue directory, kept across reloads. Without
-		// one, every file is synced on its own.
-		dir := queueDir
-		if dir == "" {
-			dir = "."
-		}
-		s, err := queuefile.NewSyncer(dir)
-		if err != nil {
-			d.warn(fmt.Sprintf("queue file group commit unavailable, syncing files one by one: %v", err))
-		} else {
-			d.syncer = s
-		}
-	}
+	d.ensureSyncer(queueDir)
 	return qmqpd.NewBuiltinQueuer(c, qmqpd.BuiltinOptions{
 		QueueDir:    queueDir,
 		QuietWakeup: standalone,
 		Log:         d.cleanupLogger(),
 		Syncer:      d.syncer,
 	})
+}
+
+// ensureSyncer opens the group-commit Syncer of the queue directory dir (""
+// = the current directory) unless one is open: one per queue directory,
+// kept across reloads. Without one, every file is synced on its own. The
+// daemon calls it before chroot(2) too, when the built-in cleanup is in
+// use, so that the Syncer can still read /sys to learn how the file system
+// makes syncfs(2) durable.
+func (d *daemon) ensureSyncer(dir string) {
+	if d.syncer != nil {
+		return
+	}
+	if dir == "" {
+		dir = "."
+	}
+	s, err := queuefile.NewSyncer(dir)
+	if err != nil {
+		d.warn(fmt.Sprintf("queue file group commit unavailable, syncing files one by one: %v", err))
+		return
+	}
+	d.syncer = s
 }
 
 // queueDirs are the directories below queue_directory that the built-in

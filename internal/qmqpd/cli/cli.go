@@ -423,6 +423,9 @@ func (d *daemon) runMaster(service string) error {
 		return err
 	}
 	if g.Chroot {
+		if mode, err := qmqpd.CleanupMode(d.cfg, true); err == nil && mode == qmqpd.ModeBuiltin {
+			d.ensureSyncer("")
+		}
 		loadBeforeChroot()
 		if err := syscall.Chroot(queueDir); err != nil {
 			return fmt.Errorf("chroot(%s): %s", queueDir, syserr.Text(err))
@@ -552,6 +555,9 @@ func (d *daemon) confine(queueDir string) (string, error) {
 		return "", fmt.Errorf("chdir(\"%s\"): %s", queueDir, syserr.Text(err))
 	}
 	if d.g.Chroot {
+		if mode, err := qmqpd.CleanupMode(d.cfg, false); err == nil && mode == qmqpd.ModeBuiltin {
+			d.ensureSyncer("")
+		}
 		loadBeforeChroot()
 		if err := syscall.Chroot(queueDir); err != nil {
 			return "", fmt.Errorf("chroot(%s): %s", queueDir, syserr.Text(err))
