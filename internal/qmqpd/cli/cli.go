@@ -891,9 +891,9 @@ func (d *daemon) listeners() ([]net.Listener, error) {
 				os.Remove(addr)
 			}
 		}
-		// TCP keepalive as in Postfix: on, with the kernel's timers (see
-		// keepalive.go).
-		lc := net.ListenConfig{KeepAlive: -1, Control: keepAliveControl}
+		// TCP keepalive as in Postfix: on, with the kernel's timers; and
+		// deferred accept (see keepalive.go).
+		lc := net.ListenConfig{KeepAlive: -1, Control: listenControl}
 		l, err := lc.Listen(context.Background(), network, addr)
 		if err != nil {
 			return fail(fmt.Errorf("listen on %s: %v", a, err))

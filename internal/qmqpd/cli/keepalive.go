@@ -74,20 +74,32 @@ func (ka keepAlive) setTimers(sc syscall.Conn) error {
 	return err
 }
 
-// keepAliveControl is the ListenConfig.Control of --listen sockets: TCP
-// listening sockets get SO_KEEPALIVE, which their connections inherit.
-func keepAliveControl(network, _ string, rc syscall.RawConn) error {
+// listenControl is the ListenConfig.Control of --listen sockets. TCP
+// listening sockets get SO_KEEPALIVE, which their connections inherit, and
+// TCP_DEFER_ACCEPT of one second: a QMQP client always speaks first, so a
+// connection is handed to the server when its first data (or its FIN)
+// arrives, and the session's first read finds the packet waiting instead
+// of parking once more in the poller. A client that connects and stays
+// silent is accepted anyway after about a second. Sockets from master(8)
+// or systemd keep the options their owner chose (systemd: DeferAcceptSec=).
+func listenControl(network, _ string, rc syscall.RawConn) error {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return nil
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+		if serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, deferAcceptSeconds)
+		}
 	}); err != nil {
 		return err
 	}
 	return serr
 }
+
+// deferAcceptSeconds is the TCP_DEFER_ACCEPT of --listen sockets.
+const deferAcceptSeconds = 1
 
 // keepAliveListener gives each accepted TCP connection the keepalive
 // timers of the listening socket, undoing Go's (Go has already turned

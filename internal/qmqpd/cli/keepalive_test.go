@@ -8,10 +8,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
-// acceptOne connects to l and returns the accepted connection's keepalive
-// settings.
+// acceptOne connects to l, sends a byte as a QMQP client would, and
+// returns the accepted connection's keepalive settings.
 func acceptOne(t *testing.T, l net.Listener) keepAlive {
 	t.Helper()
 	c, err := net.Dial("tcp", l.Addr().String())
@@ -19,6 +20,9 @@ func acceptOne(t *testing.T, l net.Listener) keepAlive {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if _, err := c.Write([]byte("1")); err != nil {
+		t.Fatal(err)
+	}
 	a, err := l.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +87,67 @@ func TestListenKeepAlive(t *testing.T) {
 	if v != 0 {
 		t.Errorf("UNIX-domain connection: SO_KEEPALIVE = %d", v)
 	}
+}
+
+// TestListenDeferAccept: --listen TCP sockets defer accept until the
+// client's first data; a client that sends nothing, or only closes its
+// side, is still accepted. Inherited sockets are left as they are.
+func TestListenDeferAccept(t *testing.T) {
+	d := &daemon{env: Env{Getenv: func(string) string { return "" }}}
+	d.g.Listen = []string{"127.0.0.1:0"}
+	ls, err := d.listeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ls[0]
+	defer l.Close()
+	if v := deferAccept(t, l); v == 0 {
+		t.Error("TCP_DEFER_ACCEPT not set on a --listen socket")
+	}
+	for _, tc := range []struct {
+		name string
+		act  func(c *net.TCPConn) error
+	}{
+		{"sends", func(c *net.TCPConn) error { _, err := c.Write([]byte("3:abc,")); return err }},
+		{"half-closes", func(c *net.TCPConn) error { return c.CloseWrite() }},
+		{"silent", func(*net.TCPConn) error { return nil }},
+	} {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.act(c.(*net.TCPConn)); err != nil {
+			t.Fatal(err)
+		}
+		l.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+		a, err := l.Accept()
+		if err != nil {
+			t.Fatalf("client that %s: %v", tc.name, err)
+		}
+		a.Close()
+		c.Close()
+	}
+	if v := deferAccept(t, inheritedListener(t, nil)); v != 0 {
+		t.Errorf("inherited socket: TCP_DEFER_ACCEPT = %d", v)
+	}
+}
+
+// deferAccept reads a listening socket's TCP_DEFER_ACCEPT.
+func deferAccept(t *testing.T, l net.Listener) int {
+	t.Helper()
+	rc, err := l.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	rc.Control(func(fd uintptr) {
+		v, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT)
+	})
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
 }
 
 // inheritedListener makes a listening TCP socket the way a supervisor
