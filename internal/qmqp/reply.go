@@ -51,6 +51,13 @@ func WriteReply(w io.Writer, code byte, text string) error {
 	return err
 }
 
+// WriteFinalReply is WriteReply for the reply that ends a session: it is
+// sent with the end of the connection's output (TimeoutConn.WriteFinal).
+func WriteFinalReply(conn *TimeoutConn, code byte, text string) error {
+	_, err := conn.WriteFinal(AppendReply(make([]byte, 0, len(text)+24), code, text))
+	return err
+}
+
 // Replies qmqpd sends whose text does not depend on cleanup.
 var (
 	// ReplyConfigError is the answer when the access list cannot be

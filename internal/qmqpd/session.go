@@ -37,7 +37,7 @@ type session struct {
 	srv  *Server
 	cfg  *Config
 	ctx  context.Context
-	conn net.Conn // with per-I/O deadlines
+	conn *qmqp.TimeoutConn // raw, with per-I/O deadlines
 	raw  net.Conn
 
 	arrival time.Time // when the connection was taken (before the peer lookup)
@@ -530,7 +530,9 @@ func (s *session) reply(doLog bool, r qmqp.Reply) bool {
 			t.Stop()
 		}
 	}
-	if err := qmqp.WriteReply(s.conn, r.Code, r.Text); err != nil {
+	// The reply is the last thing the session sends: it leaves with the
+	// FIN.
+	if err := qmqp.WriteFinalReply(s.conn, r.Code, r.Text); err != nil {
 		if s.reason == "" {
 			s.reason = qmqp.KindEOF.Reason()
 			if qmqp.IsTimeout(err) {
