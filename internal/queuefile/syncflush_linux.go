@@ -65,8 +65,7 @@ func syncfsFlush(d *os.File, sysfs string) (bool, string) {
 // dev has a journal: /sys/fs/ext4/NAME/journal_task names the journal's
 // kernel thread, or "<none>".
 func ext4Flush(sysfs string, dev uint64) (bool, string) {
-	major := (dev>>8)&0xfff | (dev>>32)&^0xfff
-	minor := dev&0xff | (dev>>12)&^0xff
+	major, minor := majorMinor(dev)
 	link, err := os.Readlink(filepath.Join(sysfs, "dev", "block", fmt.Sprintf("%d:%d", major, minor)))
 	if err != nil {
 		return true, "ext4, journal unknown"
@@ -79,4 +78,9 @@ func ext4Flush(sysfs string, dev uint64) (bool, string) {
 		return true, "ext4 without a journal"
 	}
 	return false, "ext4 with a journal"
+}
+
+// majorMinor splits a device number as the kernel encodes it in st_dev.
+func majorMinor(dev uint64) (major, minor uint64) {
+	return (dev>>8)&0xfff | (dev>>32)&^0xfff, dev&0xff | (dev>>12)&^0xff
 }

@@ -37,8 +37,8 @@ func TestSyncerFlushCoversWrites(t *testing.T) {
 	if err := syscall.Stat(q.Dir, &st); err != nil {
 		t.Fatal(err)
 	}
-	dev := uint64(st.Dev)
-	devText := fmt.Sprintf("%d,%d", (dev>>8)&0xfff|(dev>>32)&^0xfff, dev&0xff|(dev>>12)&^0xff)
+	major, minor := majorMinor(uint64(st.Dev))
+	devText := fmt.Sprintf("%d,%d", major, minor)
 	for _, ev := range []string{"block_rq_issue", "block_rq_complete", "block_bio_queue"} {
 		p := filepath.Join(inst, "events", "block", ev, "enable")
 		if err := os.WriteFile(p, []byte("1"), 0); err != nil {

@@ -52,31 +52,35 @@ func kernelKeepAlive(t *testing.T) keepAlive {
 	return ka
 }
 
-// TestListenKeepAlive: connections accepted on --listen TCP sockets have
-// SO_KEEPALIVE with the kernel's timers, as Postfix's (sane_accept);
-// UNIX-domain ones have no keepalive.
-func TestListenKeepAlive(t *testing.T) {
+// listenFlag makes the listening socket of one --listen ADDR, as the
+// standalone server does; it is closed when the test ends.
+func listenFlag(t *testing.T, addr string) net.Listener {
+	t.Helper()
 	d := &daemon{env: Env{Getenv: func(string) string { return "" }}}
-	d.g.Listen = []string{"127.0.0.1:0"}
+	d.g.Listen = []string{addr}
 	ls, err := d.listeners()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ls[0].Close()
-	if ka, want := acceptOne(t, ls[0]), kernelKeepAlive(t); ka != want {
+	t.Cleanup(func() { ls[0].Close() })
+	return ls[0]
+}
+
+// TestListenKeepAlive: connections accepted on --listen TCP sockets have
+// SO_KEEPALIVE with the kernel's timers, as Postfix's (sane_accept);
+// UNIX-domain ones have no keepalive.
+func TestListenKeepAlive(t *testing.T) {
+	if ka, want := acceptOne(t, listenFlag(t, "127.0.0.1:0")), kernelKeepAlive(t); ka != want {
 		t.Errorf("keepalive %+v, want %+v", ka, want)
 	}
-	d.g.Listen = []string{"unix:" + filepath.Join(t.TempDir(), "s")}
-	if ls, err = d.listeners(); err != nil {
-		t.Fatal(err)
-	}
-	defer ls[0].Close()
-	c, err := net.Dial("unix", strings.TrimPrefix(d.g.Listen[0], "unix:"))
+	path := filepath.Join(t.TempDir(), "s")
+	l := listenFlag(t, "unix:"+path)
+	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	a, err := ls[0].Accept()
+	a, err := l.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +97,7 @@ func TestListenKeepAlive(t *testing.T) {
 // client's first data; a client that sends nothing, or only closes its
 // side, is still accepted. Inherited sockets are left as they are.
 func TestListenDeferAccept(t *testing.T) {
-	d := &daemon{env: Env{Getenv: func(string) string { return "" }}}
-	d.g.Listen = []string{"127.0.0.1:0"}
-	ls, err := d.listeners()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ls[0]
-	defer l.Close()
+	l := listenFlag(t, "127.0.0.1:0")
 	if v := deferAccept(t, l); v == 0 {
 		t.Error("TCP_DEFER_ACCEPT not set on a --listen socket")
 	}
