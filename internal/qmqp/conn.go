@@ -59,7 +59,7 @@ func (c *TimeoutConn) WriteFinal(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n, err := writeLastTCP(tc, p)
+	n, err := writeFinalTCP(tc, p)
 	if err != nil {
 		return n, err
 	}

@@ -8,10 +8,10 @@ import (
 	"syscall"
 )
 
-// writeLastTCP sends p on c with MSG_MORE (see TimeoutConn.WriteFinal),
+// writeFinalTCP sends p on c with MSG_MORE (see TimeoutConn.WriteFinal),
 // through Go's poller, so that c's write deadline applies. Errors have the
 // shape of net.TCPConn.Write's.
-func writeLastTCP(c *net.TCPConn, p []byte) (int, error) {
+func writeFinalTCP(c *net.TCPConn, p []byte) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, err
