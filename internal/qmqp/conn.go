@@ -32,12 +32,18 @@ func (c *TimeoutConn) Read(p []byte) (int, error) {
 
 // Write writes to the connection with a fresh write deadline.
 func (c *TimeoutConn) Write(p []byte) (int, error) {
-	if c.Timeout > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.Timeout)); err != nil {
-			return 0, err
-		}
+	if err := c.armWrite(); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(p)
+}
+
+// armWrite sets a fresh write deadline (none when Timeout is not set).
+func (c *TimeoutConn) armWrite() error {
+	if c.Timeout > 0 {
+		return c.Conn.SetWriteDeadline(time.Now().Add(c.Timeout))
+	}
+	return nil
 }
 
 // WriteFinal writes p, the last data the connection will carry, with a
@@ -54,10 +60,8 @@ func (c *TimeoutConn) WriteFinal(p []byte) (int, error) {
 	if !ok {
 		return c.Write(p)
 	}
-	if c.Timeout > 0 {
-		if err := tc.SetWriteDeadline(time.Now().Add(c.Timeout)); err != nil {
-			return 0, err
-		}
+	if err := c.armWrite(); err != nil {
+		return 0, err
 	}
 	n, err := writeFinalTCP(tc, p)
 	if err != nil {

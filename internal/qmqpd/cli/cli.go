@@ -356,6 +356,14 @@ func (d *daemon) queuerFor(cfg *maincf.Config, underMaster bool, queueDir string
 	return d.withVerbose(cfg, q), nil
 }
 
+// builtinCleanup reports whether the current configuration uses the
+// built-in cleanup (a configuration error is reported later, when the
+// queuer is made).
+func (d *daemon) builtinCleanup(underMaster bool) bool {
+	mode, err := qmqpd.CleanupMode(d.cfg, underMaster)
+	return err == nil && mode == qmqpd.ModeBuiltin
+}
+
 func (d *daemon) baseQueuer(cfg *maincf.Config, underMaster bool, queueDir string) (qmqpd.Queuer, error) {
 	mode, err := qmqpd.CleanupMode(cfg, underMaster)
 	if err != nil {
@@ -423,7 +431,7 @@ func (d *daemon) runMaster(service string) error {
 		return err
 	}
 	if g.Chroot {
-		if mode, err := qmqpd.CleanupMode(d.cfg, true); err == nil && mode == qmqpd.ModeBuiltin {
+		if d.builtinCleanup(true) {
 			d.ensureSyncer("")
 		}
 		loadBeforeChroot()
@@ -539,7 +547,7 @@ func (d *daemon) confine(queueDir string) (string, error) {
 		uid, _ = strconv.Atoi(u.Uid)
 		gid, _ = strconv.Atoi(u.Gid)
 	}
-	if mode, err := qmqpd.CleanupMode(d.cfg, false); err == nil && mode == qmqpd.ModeBuiltin {
+	if d.builtinCleanup(false) {
 		if err := makeQueueDirs(queueDir); err != nil {
 			return "", err
 		}
@@ -555,7 +563,7 @@ func (d *daemon) confine(queueDir string) (string, error) {
 		return "", fmt.Errorf("chdir(\"%s\"): %s", queueDir, syserr.Text(err))
 	}
 	if d.g.Chroot {
-		if mode, err := qmqpd.CleanupMode(d.cfg, false); err == nil && mode == qmqpd.ModeBuiltin {
+		if d.builtinCleanup(false) {
 			d.ensureSyncer("")
 		}
 		loadBeforeChroot()
@@ -680,7 +688,7 @@ func (d *daemon) runStandalone() error {
 	// -c and -u); clients may connect from now on, the kernel queues them.
 	// The queue directories the built-in cleanup needs exist by then, so
 	// that whoever waits for the file finds them.
-	if mode, err := qmqpd.CleanupMode(d.cfg, false); err == nil && mode == qmqpd.ModeBuiltin {
+	if d.builtinCleanup(false) {
 		if err := makeQueueDirs(queueDir); err != nil {
 			closeAll()
 			return err
